@@ -1,0 +1,22 @@
+# denorm: PGXS build of the extension. `make`/`make install` are the plain PGXS
+# targets; `make demo` and `make test` (scripts/) set up a throwaway cluster.
+
+EXTENSION   = denorm
+MODULE_big  = denorm
+CORE_SRCS   = $(sort $(wildcard src/core/*.cpp))
+PG_SRCS     = $(sort $(wildcard src/pg/*.cpp))
+OBJS        = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+DATA        = $(sort $(wildcard src/sql/denorm--*.sql))
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+SHLIB_LINK += -lstdc++
+
+REGRESS     = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Makefile.global assigns BITCODE_CXXFLAGS with '=', so this must follow the include.
+BITCODE_CXXFLAGS += -std=c++17 -Wno-register
