@@ -20,3 +20,22 @@ include $(PGXS)
 
 # Makefile.global assigns BITCODE_CXXFLAGS with '=', so this must follow the include.
 BITCODE_CXXFLAGS += -std=c++17 -Wno-register
+
+# ---------------------------------------------------------------------------------------
+# Harness targets (scripts/). They drive throwaway clusters as the postgres OS user;
+# `make`/`make install` above stay plain PGXS.
+.PHONY: test unit demo demo-stop
+
+test:
+	bash scripts/test.sh
+
+unit:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build -j2
+	cd build && ctest --output-on-failure
+
+demo:
+	bash scripts/demo.sh
+
+demo-stop:
+	bash scripts/demo-stop.sh

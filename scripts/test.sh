@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# test.sh — the whole test run behind `make test`:
+#   setup (packages) -> make && make install (PGXS, system dirs) -> cmake + ctest (test/unit)
+#   -> pg_regress (sql/*.sql) -> pg_isolation_regress (test/isolation/specs/*.spec)
+#   -> TAP (test/t/*.pl, PostgreSQL::Test::Cluster)
+# Every suite runs even when an earlier one failed (except that the PostgreSQL suites are
+# skipped when the extension does not build). Ends with exactly one line
+#   N passed, M failed
+# and exits nonzero when M > 0.
+#
+# PostgreSQL refuses to run as root, so the server suites run as the `postgres` OS user on
+# a copy of the tree in a postgres-owned work dir (/tmp/denorm-test.XXXXXX, linked from
+# build/last-test). Results and diffs stay there after the run.
+#
+# Env knobs: DENORM_SKIP_SETUP=1 (no apt), DENORM_SUITES="unit regress isolation tap"
+# (subset), TAP_VERBOSE=1, DENORM_SUITE_TIMEOUT=seconds per suite (default 900).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+PG_BINDIR=/usr/lib/postgresql/15/bin
+PG_CONFIG=${PG_CONFIG:-$PG_BINDIR/pg_config}
+PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
+PG_REGRESS=$PGXS_DIR/src/test/regress/pg_regress
+PG_ISO_REGRESS=$PGXS_DIR/src/test/isolation/pg_isolation_regress
+PG_PERL_LIB=$PGXS_DIR/src/test/perl
+TEST_USER=postgres
+SUITES=${DENORM_SUITES:-unit regress isolation tap}
+SUITE_TIMEOUT=${DENORM_SUITE_TIMEOUT:-900}
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+TOTAL_PASS=0
+TOTAL_FAIL=0
+SUMMARY=()
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
+
+banner() { printf '\n======== %s ========\n' "$*"; }
+record() {  # record <suite> <passed> <failed> [note]
+    TOTAL_PASS=$((TOTAL_PASS + $2))
+    TOTAL_FAIL=$((TOTAL_FAIL + $3))
+    SUMMARY+=("$(printf '%-10s %4d passed, %4d failed  %s' "$1" "$2" "$3" "${4:-}")")
+}
+want() { [[ " $SUITES " == *" $1 "* ]]; }
+finish() {
+    banner "summary"
+    printf '%s\n' "${SUMMARY[@]}"
+    [[ -n ${WORK:-} ]] && echo "server-suite results: $WORK"
+    echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
+    [[ $TOTAL_FAIL -eq 0 ]]
+    exit $?
+}
+as_pg() { "${SUDO[@]}" runuser -u "$TEST_USER" -- "$@"; }
+
+# ---------------------------------------------------------------- setup + build
+if [[ ${DENORM_SKIP_SETUP:-0} != 1 ]]; then
+    banner "setup"
+    if ! "$ROOT/scripts/setup.sh"; then
+        record setup 0 1 "scripts/setup.sh failed"
+        finish
+    fi
+fi
+
+banner "build: make && make install (PGXS)"
+BUILD_OK=1
+if ! make -j"$JOBS" PG_CONFIG="$PG_CONFIG"; then
+    BUILD_OK=0
+    record build 0 1 "make failed"
+elif ! "${SUDO[@]}" make install PG_CONFIG="$PG_CONFIG"; then
+    BUILD_OK=0
+    record build 0 1 "make install failed"
+fi
+
+# ---------------------------------------------------------------- unit (GoogleTest)
+if want unit; then
+    banner "unit: cmake + ctest (test/unit)"
+    if cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
+       cmake --build "$ROOT/build" -j"$JOBS"; then
+        out=$(cd "$ROOT/build" && ctest --output-on-failure -j"$JOBS" --timeout 300 2>&1)
+        rc=$?
+        printf '%s\n' "$out"
+        if [[ $out =~ ([0-9]+)\ tests\ failed\ out\ of\ ([0-9]+) ]]; then
+            f=${BASH_REMATCH[1]}; t=${BASH_REMATCH[2]}
+            record unit $((t - f)) "$f"
+        elif [[ $out == *"No tests were found"* ]]; then
+            record unit 0 0 "(no tests)"
+        else
+            record unit 0 1 "ctest rc=$rc, no summary"
+        fi
+    else
+        record unit 0 1 "cmake build failed"
+    fi
+fi
+
+if [[ $BUILD_OK -ne 1 ]]; then
+    echo "extension did not build: skipping the PostgreSQL suites"
+    finish
+fi
+
+# ---------------------------------------------------------------- work dir for the server suites
+# Remove work dirs of earlier runs (older than an hour, so a concurrent run is left alone).
+find /tmp -maxdepth 1 -name 'denorm-test.*' -type d -mmin +60 -exec rm -rf {} + 2>/dev/null
+WORK=$(mktemp -d /tmp/denorm-test.XXXXXX)
+mkdir -p "$WORK/tree" "$WORK/tmp"
+tar -C "$ROOT" --exclude=./.git --exclude=./build --exclude=./.demo \
+    --exclude='tmp_check*' --exclude=./results --exclude=./output_iso \
+    --exclude='*.o' --exclude='*.bc' --exclude='*.so' -cf - . | tar -C "$WORK/tree" -xf -
+"${SUDO[@]}" chown -R "$TEST_USER": "$WORK"
+mkdir -p "$ROOT/build" && ln -sfn "$WORK" "$ROOT/build/last-test"
+T=$WORK/tree
+PGENV=(env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGDATA
+       TMPDIR="$WORK/tmp" LANG=C.UTF-8 LC_ALL=C.UTF-8 PATH="$PG_BINDIR:/usr/local/bin:/usr/bin:/bin")
+
+# Stop any server a killed/timed-out suite left behind (only ours: data dirs under $WORK).
+reap_servers() {
+    local pidfile
+    while IFS= read -r pidfile; do
+        as_pg "$PG_BINDIR/pg_ctl" -D "$(dirname "$pidfile")" stop -m immediate >/dev/null 2>&1 || true
+    done < <(find "$WORK" -name postmaster.pid 2>/dev/null)
+}
+
+# count_regress <suite> <output-file> <rc>: count "... ok" / "... FAILED" lines of pg_regress
+# (PG 15: "test name   ... ok   12 ms", parallel groups: "     name ... ok   12 ms").
+count_regress() {
+    local suite=$1 out=$2 rc=$3 ok bad
+    ok=$(grep -cE '^(test +)?\s*\S+ +\.\.\. +ok( |$)' "$out")
+    bad=$(grep -cE '^(test +)?\s*\S+ +\.\.\. +(FAILED|failed)( |$)' "$out")
+    if [[ $rc -ne 0 && $bad -eq 0 ]]; then
+        record "$suite" "$ok" 1 "rc=$rc without a failed test (server did not start?)"
+    else
+        record "$suite" "$ok" "$bad"
+    fi
+}
+
+show_file() { [[ -s $1 ]] && { echo "---- $1"; cat "$1"; }; }
+
+# ---------------------------------------------------------------- pg_regress
+if want regress; then
+    banner "regress: pg_regress sql/*.sql"
+    mapfile -t REGRESS < <(cd "$T" && ls sql/*.sql 2>/dev/null | sed 's#^sql/##; s#\.sql$##' | sort)
+    if ((${#REGRESS[@]} == 0)); then
+        record regress 0 0 "(no tests)"
+    else
+        (cd "$T" && as_pg "${PGENV[@]}" timeout -k 10 "$SUITE_TIMEOUT" "$PG_REGRESS" \
+            --inputdir=. --outputdir=. --bindir="$PG_BINDIR" \
+            --temp-instance=./tmp_check_regress --temp-config=./test/denorm.conf \
+            --dbname=contrib_regression "${REGRESS[@]}") 2>&1 | tee "$WORK/regress.out"
+        rc=${PIPESTATUS[0]}
+        reap_servers
+        count_regress regress "$WORK/regress.out" "$rc"
+        if [[ $rc -ne 0 ]]; then
+            show_file "$T/regression.diffs"
+            [[ -f $T/tmp_check_regress/log/postmaster.log ]] &&
+                { echo "---- postmaster.log (tail)"; tail -n 40 "$T/tmp_check_regress/log/postmaster.log"; }
+        fi
+    fi
+fi
+
+# ---------------------------------------------------------------- pg_isolation_regress
+if want isolation; then
+    banner "isolation: pg_isolation_regress test/isolation/specs/*.spec"
+    mapfile -t ISO < <(cd "$T" && ls test/isolation/specs/*.spec 2>/dev/null |
+                       sed 's#^test/isolation/specs/##; s#\.spec$##' | sort)
+    if ((${#ISO[@]} == 0)); then
+        record isolation 0 0 "(no specs)"
+    else
+        # CREATE EXTENSION denorm needs pg_trgm (requires = 'pg_trgm'); --load-extension runs
+        # CREATE EXTENSION IF NOT EXISTS in the order given and cannot say CASCADE.
+        (cd "$T" && as_pg "${PGENV[@]}" timeout -k 10 "$SUITE_TIMEOUT" "$PG_ISO_REGRESS" \
+            --inputdir=./test/isolation --outputdir=./output_iso --bindir="$PG_BINDIR" \
+            --temp-instance=./tmp_check_iso --temp-config=./test/denorm.conf \
+            --load-extension=pg_trgm --load-extension=denorm "${ISO[@]}") 2>&1 | tee "$WORK/isolation.out"
+        rc=${PIPESTATUS[0]}
+        reap_servers
+        count_regress isolation "$WORK/isolation.out" "$rc"
+        if [[ $rc -ne 0 ]]; then
+            show_file "$T/output_iso/regression.diffs"
+            [[ -f $T/tmp_check_iso/log/postmaster.log ]] &&
+                { echo "---- postmaster.log (tail)"; tail -n 40 "$T/tmp_check_iso/log/postmaster.log"; }
+        fi
+    fi
+fi
+
+# ---------------------------------------------------------------- TAP
+if want tap; then
+    banner "tap: test/t/*.pl"
+    mapfile -t TAP < <(cd "$T" && ls test/t/*.pl 2>/dev/null | sort)
+    if ((${#TAP[@]} == 0)); then
+        record tap 0 0 "(no tests)"
+    else
+        # Like PGXS's prove_installcheck, from the tree root; logs in $T/tmp_check/log.
+        (cd "$T" && as_pg "${PGENV[@]}" TESTDIR="$T" PG_REGRESS="$PG_REGRESS" \
+            TEMP_CONFIG="$T/test/denorm.conf" DENORM_SRC="$T" TAP_VERBOSE="${TAP_VERBOSE:-}" \
+            timeout -k 10 "$SUITE_TIMEOUT" \
+            perl "$T/scripts/tap-run.pl" -I "$PG_PERL_LIB" -I "$T/test" "${TAP[@]}") 2>&1 | tee "$WORK/tap.out"
+        rc=${PIPESTATUS[0]}
+        reap_servers
+        line=$(grep -E '^TAP_COUNTS [0-9]+ [0-9]+$' "$WORK/tap.out" | tail -n 1)
+        if [[ -n $line ]]; then
+            read -r _ p f <<<"$line"
+            record tap "$p" "$f"
+        else
+            record tap 0 1 "harness died (rc=$rc)"
+        fi
+        if [[ $rc -ne 0 ]]; then
+            for tf in $(grep -E '^TAP_FAILED_FILES ' "$WORK/tap.out" | cut -d' ' -f2-); do
+                log=$T/tmp_check/log/regress_log_$(basename "$tf" .pl)
+                [[ -f $log ]] && { echo "---- $log (tail)"; tail -n 60 "$log"; }
+            done
+        fi
+    fi
+fi
+
+finish
