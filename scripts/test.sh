@@ -13,7 +13,7 @@
 # build/last-test). Results and diffs stay there after the run.
 #
 # Env knobs: DENORM_SKIP_SETUP=1 (no apt), DENORM_SUITES="unit regress isolation tap"
-# (subset), TAP_VERBOSE=1, DENORM_SUITE_TIMEOUT=seconds per suite (default 900).
+# (subset), TAP_VERBOSE=1, DENORM_SUITE_TIMEOUT=seconds per suite (default 300).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,7 +27,7 @@ PG_ISO_REGRESS=$PGXS_DIR/src/test/isolation/pg_isolation_regress
 PG_PERL_LIB=$PGXS_DIR/src/test/perl
 TEST_USER=postgres
 SUITES=${DENORM_SUITES:-unit regress isolation tap}
-SUITE_TIMEOUT=${DENORM_SUITE_TIMEOUT:-900}
+SUITE_TIMEOUT=${DENORM_SUITE_TIMEOUT:-300}
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 TOTAL_PASS=0
