@@ -1,2 +1,488 @@
--- denorm 0.1 install script
+-- denorm 0.1 install script: the counter catalog, its API and internal helpers.
+-- Every name is schema-qualified; functions that run SQL pin search_path.
 \echo Use "CREATE EXTENSION denorm" to load this file. \quit
+
+-- Refuse a pre-created "denorm" schema: its owner could capture our calls
+-- (research/RELIABILITY.md §3). CREATE EXTENSION made it just now only if it is
+-- empty and owned by a superuser.
+DO $guard$
+DECLARE nsp pg_catalog.oid := pg_catalog.to_regnamespace('denorm')::pg_catalog.oid;
+BEGIN
+  IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_namespace n
+            JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+           WHERE n.oid OPERATOR(pg_catalog.=) nsp)
+     OR EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) nsp)
+     OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) nsp)
+     OR EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) nsp)
+     OR EXISTS (SELECT 1 FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) nsp) THEN
+    RAISE EXCEPTION 'schema "denorm" already exists and is not a fresh schema owned by a superuser'
+      USING HINT = 'Drop or rename that schema, then run CREATE EXTENSION again.';
+  END IF;
+END $guard$;
+
+GRANT USAGE ON SCHEMA denorm TO PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Catalog. Tables and columns are stored by name/regclass (never attnums or node
+-- trees) so pg_dump/pg_restore gives back working definitions.
+-------------------------------------------------------------------------------
+CREATE TABLE denorm._definitions (
+    name            text PRIMARY KEY,
+    kind            text NOT NULL CHECK (kind IN ('count', 'sum', 'min', 'max', 'latest')),
+    target          regclass NOT NULL,
+    target_columns  text[] NOT NULL,
+    source          regclass NOT NULL,
+    source_key      text[] NOT NULL,
+    target_key      text[] NOT NULL,       -- resolved at creation (the primary key when not given)
+    value           text,
+    filter          text,
+    order_by        text[],
+    create_missing  boolean NOT NULL DEFAULT false,
+    touch           text,
+    deferred        boolean NOT NULL DEFAULT false,
+    suspended       boolean NOT NULL DEFAULT false,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('denorm._definitions', '');
+
+CREATE VIEW denorm.counters AS
+SELECT name, kind, target, target_columns, source, source_key, target_key, value, filter,
+       create_missing, deferred, created_at, suspended
+  FROM denorm._definitions;
+GRANT SELECT ON denorm.counters TO PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Native helpers (src/pg). Internal ones are not for PUBLIC.
+-------------------------------------------------------------------------------
+CREATE FUNCTION denorm._counter_stmt_trigger() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_stmt_trigger';
+CREATE FUNCTION denorm._counter_truncate_trigger() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_truncate_trigger';
+CREATE FUNCTION denorm._counter_init_trigger() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_init_trigger';
+
+-- Parses expr as one scalar expression over a row of source and returns its type;
+-- raises 0A000 for subqueries, aggregates, window/set-returning/volatile functions.
+CREATE FUNCTION denorm._expression_type(source regclass, expr text, what text) RETURNS regtype
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_expression_type';
+-- The same expression as SQL text that is safe to embed and independent of search_path.
+CREATE FUNCTION denorm._deparse_expression(source regclass, expr text) RETURNS text
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_deparse_expression';
+-- Raises 42804 unless values of the two types can be compared with =.
+CREATE FUNCTION denorm._check_key_types(source_column text, source_type regtype,
+                                        target_column text, target_type regtype) RETURNS void
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_check_key_types';
+-- The catalog-free rules of src/core/definition_rules (22023/42804/0A000).
+CREATE FUNCTION denorm._check_counter_shape(name text, aggregate text, has_value boolean,
+        source_key_len integer, target_key_len integer, deferred boolean) RETURNS void
+    LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_check_counter_shape';
+CREATE FUNCTION denorm._check_column_sharing(target_column text, column_type text, aggregate text,
+        existing text[]) RETURNS void
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_check_column_sharing';
+-- Drops every backend's cached definitions of rel at commit.
+CREATE FUNCTION denorm._invalidate(rel regclass) RETURNS void
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_invalidate';
+
+REVOKE ALL ON FUNCTION denorm._counter_stmt_trigger(), denorm._counter_truncate_trigger(),
+    denorm._counter_init_trigger(), denorm._expression_type(regclass, text, text),
+    denorm._check_key_types(text, regtype, text, regtype),
+    denorm._check_counter_shape(text, text, boolean, integer, integer, boolean),
+    denorm._check_column_sharing(text, text, text, text[]), denorm._invalidate(regclass) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Trigger management: one set of statement triggers per source table (and per
+-- partition, since statement triggers are not cloned), one BEFORE INSERT trigger
+-- per target table that starts a new target row at the right value.
+-------------------------------------------------------------------------------
+CREATE FUNCTION denorm._install_source_triggers(source regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass;
+BEGIN
+    -- pg_partition_tree() is empty for a plain table
+    FOR rel IN SELECT source UNION SELECT relid FROM pg_catalog.pg_partition_tree(source) LOOP
+        CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
+                               WHERE tgrelid = rel AND tgname = 'denorm_counter_insert');
+        EXECUTE pg_catalog.format('CREATE TRIGGER denorm_counter_insert AFTER INSERT ON %s '
+            'REFERENCING NEW TABLE AS denorm_new FOR EACH STATEMENT '
+            'EXECUTE FUNCTION denorm._counter_stmt_trigger()', rel);
+        EXECUTE pg_catalog.format('CREATE TRIGGER denorm_counter_update AFTER UPDATE ON %s '
+            'REFERENCING OLD TABLE AS denorm_old NEW TABLE AS denorm_new FOR EACH STATEMENT '
+            'EXECUTE FUNCTION denorm._counter_stmt_trigger()', rel);
+        EXECUTE pg_catalog.format('CREATE TRIGGER denorm_counter_delete AFTER DELETE ON %s '
+            'REFERENCING OLD TABLE AS denorm_old FOR EACH STATEMENT '
+            'EXECUTE FUNCTION denorm._counter_stmt_trigger()', rel);
+        EXECUTE pg_catalog.format('CREATE TRIGGER denorm_counter_truncate AFTER TRUNCATE ON %s '
+            'FOR EACH STATEMENT EXECUTE FUNCTION denorm._counter_truncate_trigger()', rel);
+    END LOOP;
+END $$;
+
+CREATE FUNCTION denorm._drop_source_triggers(source regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass;
+    trg text;
+BEGIN
+    -- pg_partition_tree() is empty for a plain table
+    FOR rel IN SELECT source UNION SELECT relid FROM pg_catalog.pg_partition_tree(source) LOOP
+        FOREACH trg IN ARRAY ARRAY['denorm_counter_insert', 'denorm_counter_update',
+                                   'denorm_counter_delete', 'denorm_counter_truncate'] LOOP
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = trg) THEN
+                EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg, rel);
+            END IF;
+        END LOOP;
+    END LOOP;
+END $$;
+
+CREATE FUNCTION denorm._sync_triggers(rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM denorm._definitions WHERE source = rel) THEN
+        PERFORM denorm._install_source_triggers(rel);
+    ELSE
+        PERFORM denorm._drop_source_triggers(rel);
+    END IF;
+    IF EXISTS (SELECT 1 FROM denorm._definitions WHERE target = rel) THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
+                        WHERE tgrelid = rel AND tgname = 'denorm_counter_init') THEN
+            EXECUTE pg_catalog.format('CREATE TRIGGER denorm_counter_init BEFORE INSERT ON %s '
+                'FOR EACH ROW EXECUTE FUNCTION denorm._counter_init_trigger()', rel);
+        END IF;
+    ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'denorm_counter_init') THEN
+        EXECUTE pg_catalog.format('DROP TRIGGER denorm_counter_init ON %s', rel);
+    END IF;
+    PERFORM denorm._invalidate(rel);
+END $$;
+
+-------------------------------------------------------------------------------
+-- Recomputation. One set-based statement recomputes a target column from every
+-- definition that writes it (backfill, TRUNCATE of a source).
+-------------------------------------------------------------------------------
+-- The SELECT giving, per source key, one definition's aggregate; key columns as k1..kn.
+CREATE FUNCTION denorm._aggregate_query(d denorm._definitions) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    keys text := '';
+    key_present text := '';
+    i int;
+BEGIN
+    FOR i IN 1 .. pg_catalog.array_length(d.source_key, 1) LOOP
+        keys := keys || pg_catalog.format('%I AS k%s, ', d.source_key[i], i);
+        key_present := key_present || pg_catalog.format('%I IS NOT NULL AND ', d.source_key[i]);
+    END LOOP;
+    RETURN pg_catalog.format('SELECT %s%s AS x FROM %s WHERE %s(%s) GROUP BY %s',
+        keys,
+        CASE WHEN d.kind = 'count' THEN 'pg_catalog.count(*)::pg_catalog.numeric'
+             ELSE pg_catalog.format('coalesce(pg_catalog.sum(%s), 0)::pg_catalog.numeric',
+                                    denorm._deparse_expression(d.source, d.value)) END,
+        d.source, key_present,
+        CASE WHEN d.filter IS NULL THEN 'true'
+             ELSE pg_catalog.format('(%s) IS TRUE', denorm._deparse_expression(d.source, d.filter)) END,
+        (SELECT pg_catalog.string_agg(g::text, ', ')
+           FROM pg_catalog.generate_series(1, pg_catalog.array_length(d.source_key, 1)) g));
+END $$;
+
+-- Sets target_column of every target row to the combined value of its definitions.
+-- Returns the number of rows changed.
+CREATE FUNCTION denorm._recompute(target regclass, target_column text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d denorm._definitions;
+    parts text[] := '{}';
+    keycols text[];
+    join_cond text;
+    absent text := '';
+    n1 bigint;
+    n2 bigint;
+    i int;
+BEGIN
+    FOR d IN SELECT * FROM denorm._definitions
+              WHERE _definitions.target = _recompute.target
+                AND _definitions.target_columns[1] = target_column
+                AND kind IN ('count', 'sum') ORDER BY name LOOP
+        keycols := d.target_key;  -- definitions sharing a column share its key columns' meaning
+        parts := parts || denorm._aggregate_query(d);
+        join_cond := '';
+        FOR i IN 1 .. pg_catalog.array_length(d.source_key, 1) LOOP
+            join_cond := join_cond || pg_catalog.format(' AND s.%I = t.%I', d.source_key[i], d.target_key[i]);
+        END LOOP;
+        absent := absent || pg_catalog.format(' AND NOT EXISTS (SELECT 1 FROM %s s WHERE %s%s)',
+            d.source,
+            CASE WHEN d.filter IS NULL THEN 'true'
+                 ELSE pg_catalog.format('(%s) IS TRUE', denorm._deparse_expression(d.source, d.filter)) END,
+            join_cond);
+    END LOOP;
+    IF keycols IS NULL THEN
+        RETURN 0;
+    END IF;
+    join_cond := '';
+    FOR i IN 1 .. pg_catalog.array_length(keycols, 1) LOOP
+        join_cond := join_cond || pg_catalog.format(' AND t.%I = v.k%s', keycols[i], i);
+    END LOOP;
+    EXECUTE pg_catalog.format(
+        'UPDATE %1$s t SET %2$I = v.total FROM (SELECT %3$s, pg_catalog.sum(x) AS total FROM (%4$s) u GROUP BY %3$s) v '
+        'WHERE true%5$s AND t.%2$I IS DISTINCT FROM v.total',
+        target, target_column,
+        (SELECT pg_catalog.string_agg('k' || g, ', ') FROM pg_catalog.generate_series(1, pg_catalog.array_length(keycols, 1)) g),
+        pg_catalog.array_to_string(parts, ' UNION ALL '), join_cond);
+    GET DIAGNOSTICS n1 = ROW_COUNT;
+    EXECUTE pg_catalog.format('UPDATE %1$s t SET %2$I = 0 WHERE t.%2$I IS DISTINCT FROM 0%3$s',
+        target, target_column, absent);
+    GET DIAGNOSTICS n2 = ROW_COUNT;
+    RETURN n1 + n2;
+END $$;
+
+-- The query the target's BEFORE INSERT trigger runs for a new row: one output column
+-- per counter column of target, parameters $1..$n being the values of key_columns.
+CREATE FUNCTION denorm._init_query(target regclass, OUT query text, OUT key_columns text[],
+                                   OUT counter_columns text[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col text;
+    d denorm._definitions;
+    expr text;
+    cond text;
+    outputs text[] := '{}';
+    i int;
+    p int;
+BEGIN
+    key_columns := '{}';
+    counter_columns := '{}';
+    FOR col IN SELECT DISTINCT target_columns[1] FROM denorm._definitions
+                WHERE _definitions.target = _init_query.target AND kind IN ('count', 'sum') ORDER BY 1 LOOP
+        expr := '0';
+        FOR d IN SELECT * FROM denorm._definitions
+                  WHERE _definitions.target = _init_query.target AND target_columns[1] = col ORDER BY name LOOP
+            cond := CASE WHEN d.filter IS NULL THEN 'true'
+                         ELSE pg_catalog.format('(%s) IS TRUE', denorm._deparse_expression(d.source, d.filter)) END;
+            FOR i IN 1 .. pg_catalog.array_length(d.source_key, 1) LOOP
+                p := pg_catalog.array_position(key_columns, d.target_key[i]);
+                IF p IS NULL THEN
+                    key_columns := key_columns || d.target_key[i];
+                    p := pg_catalog.array_length(key_columns, 1);
+                END IF;
+                cond := cond || pg_catalog.format(' AND %I = $%s', d.source_key[i], p);
+            END LOOP;
+            expr := expr || pg_catalog.format(' + coalesce((SELECT %s FROM %s WHERE %s), 0)',
+                CASE WHEN d.kind = 'count' THEN 'pg_catalog.count(*)'
+                     ELSE pg_catalog.format('pg_catalog.sum(%s)', denorm._deparse_expression(d.source, d.value)) END,
+                d.source, cond);
+        END LOOP;
+        counter_columns := counter_columns || col;
+        outputs := outputs || pg_catalog.format('(%s)::%s', expr,
+            (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = target AND a.attname = col));
+    END LOOP;
+    query := 'SELECT ' || pg_catalog.array_to_string(outputs, ', ');
+END $$;
+
+-------------------------------------------------------------------------------
+-- create_counter / drop_counter. The public functions are native: they check that
+-- the caller owns the tables, then run these implementations as the extension's
+-- owner (they write the catalog and create triggers).
+-------------------------------------------------------------------------------
+CREATE FUNCTION denorm._column_type(rel regclass, col text, what text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t text;
+BEGIN
+    SELECT pg_catalog.format_type(a.atttypid, NULL) INTO t FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'column "%" of % does not exist', col, rel
+            USING ERRCODE = 'undefined_column', HINT = pg_catalog.format('It was given as %s.', what);
+    END IF;
+    RETURN t;
+END $$;
+
+CREATE FUNCTION denorm._check_table(rel regclass, what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% "%" is not a table', what, rel USING ERRCODE = 'wrong_object_type';
+    END IF;
+END $$;
+
+CREATE FUNCTION denorm._create_counter(
+    name text, target regclass, target_column text, source regclass, source_key text[],
+    target_key text[], aggregate text, value text, filter text, create_missing boolean,
+    touch text, deferred boolean, backfill boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tkey text[] := target_key;
+    i int;
+    vtype regtype;
+    ftype regtype;
+    coltype text;
+BEGIN
+    PERFORM denorm._check_counter_shape(name, aggregate, value IS NOT NULL,
+        pg_catalog.cardinality(source_key), pg_catalog.cardinality(target_key), deferred);
+    IF EXISTS (SELECT 1 FROM denorm._definitions d WHERE d.name = _create_counter.name) THEN
+        RAISE EXCEPTION 'counter "%" already exists', name USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF aggregate IN ('min', 'max') THEN
+        RAISE EXCEPTION 'aggregate "%" is not supported yet', aggregate USING ERRCODE = 'feature_not_supported';
+    END IF;
+    IF deferred THEN
+        RAISE EXCEPTION 'deferred counters are not supported yet' USING ERRCODE = 'feature_not_supported';
+    END IF;
+    PERFORM denorm._check_table(target, 'target');
+    PERFORM denorm._check_table(source, 'source');
+    coltype := denorm._column_type(target, target_column, 'target_column');
+
+    -- Keys: the target's primary key when not given; the pair types must compare.
+    IF tkey IS NULL THEN
+        SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.ord) INTO tkey
+          FROM pg_catalog.pg_index x
+          CROSS JOIN LATERAL pg_catalog.unnest(x.indkey) WITH ORDINALITY k(attnum, ord)
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+         WHERE x.indrelid = target AND x.indisprimary;
+        IF tkey IS NULL THEN
+            RAISE EXCEPTION 'target % has no primary key', target USING ERRCODE = 'invalid_column_reference',
+                HINT = 'Give target_key, the target columns matching source_key.';
+        END IF;
+        IF pg_catalog.cardinality(tkey) <> pg_catalog.cardinality(source_key) THEN
+            RAISE EXCEPTION 'source_key has % columns but the primary key of % has %',
+                pg_catalog.cardinality(source_key), target, pg_catalog.cardinality(tkey)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    FOR i IN 1 .. pg_catalog.cardinality(source_key) LOOP
+        PERFORM denorm._check_key_types(source_key[i],
+            denorm._column_type(source, source_key[i], 'source_key')::regtype,
+            tkey[i], denorm._column_type(target, tkey[i], 'target_key')::regtype);
+    END LOOP;
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index x
+         WHERE x.indrelid = target AND x.indisunique AND x.indpred IS NULL AND x.indexprs IS NULL
+           AND x.indnkeyatts = pg_catalog.cardinality(tkey)
+           AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname)
+                  FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = target AND a.attnum = ANY (x.indkey[0:x.indnkeyatts - 1]))
+               = (SELECT pg_catalog.array_agg(c ORDER BY c) FROM pg_catalog.unnest(tkey) c)) THEN
+        RAISE EXCEPTION 'there is no unique index on %(%)', target, pg_catalog.array_to_string(tkey, ', ')
+            USING ERRCODE = 'invalid_column_reference',
+                  HINT = pg_catalog.format('Create one: CREATE UNIQUE INDEX ON %s (%s);', target,
+                         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(tkey) c));
+    END IF;
+
+    IF value IS NOT NULL THEN
+        vtype := denorm._expression_type(source, value, 'value');
+        IF vtype NOT IN ('smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision') THEN
+            RAISE EXCEPTION 'value expression of counter "%" is of type %, not a number', name, vtype
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END IF;
+    IF filter IS NOT NULL THEN
+        ftype := denorm._expression_type(source, filter, 'filter');
+        IF ftype <> 'boolean'::regtype THEN
+            RAISE EXCEPTION 'filter of counter "%" is of type %, not boolean', name, ftype
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END IF;
+    IF touch IS NOT NULL
+       AND denorm._column_type(target, touch, 'touch') NOT IN ('timestamp with time zone', 'timestamp without time zone') THEN
+        RAISE EXCEPTION 'touch column "%" of % is not a timestamp', touch, target USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    PERFORM denorm._check_column_sharing(target_column, coltype, aggregate,
+        ARRAY(SELECT d.kind FROM denorm._definitions d
+               WHERE d.target = _create_counter.target AND d.target_columns[1] = target_column));
+
+    INSERT INTO denorm._definitions (name, kind, target, target_columns, source, source_key, target_key,
+                                     value, filter, create_missing, touch, deferred)
+    VALUES (name, aggregate, target, ARRAY[target_column], source, source_key, tkey,
+            value, filter, create_missing, touch, deferred);
+    PERFORM denorm._sync_triggers(source);
+    PERFORM denorm._sync_triggers(target);
+    IF backfill THEN
+        PERFORM denorm._recompute(target, target_column);
+    END IF;
+END $$;
+
+CREATE FUNCTION denorm._drop_counter(name text, if_exists boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d denorm._definitions;
+BEGIN
+    DELETE FROM denorm._definitions x WHERE x.name = _drop_counter.name RETURNING * INTO d;
+    IF NOT FOUND THEN
+        IF if_exists THEN
+            RAISE NOTICE 'counter "%" does not exist, skipping', name;
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'counter "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM denorm._sync_triggers(d.source);
+    PERFORM denorm._sync_triggers(d.target);
+END $$;
+
+-- _recompute, _init_query and the helpers they call stay executable by PUBLIC: they
+-- run as the target's owner (TRUNCATE, backfill, new target rows) and only ever
+-- write values the definitions imply, to tables the caller may update.
+REVOKE ALL ON FUNCTION denorm._install_source_triggers(regclass), denorm._drop_source_triggers(regclass),
+    denorm._sync_triggers(regclass), denorm._column_type(regclass, text, text),
+    denorm._check_table(regclass, text),
+    denorm._create_counter(text, regclass, text, regclass, text[], text[], text, text, text, boolean, text, boolean, boolean),
+    denorm._drop_counter(text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION denorm.create_counter(
+    name           text,
+    target         regclass,
+    target_column  text,
+    source         regclass,
+    source_key     text[],
+    target_key     text[]  DEFAULT NULL,
+    aggregate      text    DEFAULT 'count',
+    value          text    DEFAULT NULL,
+    filter         text    DEFAULT NULL,
+    create_missing boolean DEFAULT false,
+    touch          text    DEFAULT NULL,
+    deferred       boolean DEFAULT false,
+    backfill       boolean DEFAULT true) RETURNS void
+    LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_create_counter';
+
+CREATE FUNCTION denorm.drop_counter(name text, if_exists boolean DEFAULT false) RETURNS void
+    LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_drop_counter';
+
+-------------------------------------------------------------------------------
+-- Living with DDL: new partitions of a source get the statement triggers;
+-- dropping a source or target table drops its definitions.
+-------------------------------------------------------------------------------
+CREATE FUNCTION denorm._on_ddl_command_end() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    src regclass;
+BEGIN
+    FOR src IN SELECT DISTINCT d.source FROM denorm._definitions d
+                 JOIN pg_catalog.pg_class c ON c.oid = d.source WHERE c.relkind = 'p' LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(src) p
+                    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                                       WHERE t.tgrelid = p.relid AND t.tgname = 'denorm_counter_insert')) THEN
+            PERFORM denorm._install_source_triggers(src);
+        END IF;
+    END LOOP;
+END $$;
+
+CREATE FUNCTION denorm._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d record;
+    other regclass;
+BEGIN
+    FOR d IN DELETE FROM denorm._definitions x
+              USING pg_catalog.pg_event_trigger_dropped_objects() o
+              WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
+                AND (x.source::oid = o.objid OR x.target::oid = o.objid)
+              RETURNING x.name, x.source::oid AS source, x.target::oid AS target LOOP
+        RAISE NOTICE 'dropping counter "%" because its table was dropped', d.name;
+        FOREACH other IN ARRAY ARRAY[d.source, d.target]::regclass[] LOOP
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = other) THEN
+                PERFORM denorm._sync_triggers(other);
+            END IF;
+        END LOOP;
+    END LOOP;
+END $$;
+
+CREATE EVENT TRIGGER denorm_ddl_command_end ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE') EXECUTE FUNCTION denorm._on_ddl_command_end();
+CREATE EVENT TRIGGER denorm_sql_drop ON sql_drop EXECUTE FUNCTION denorm._on_sql_drop();

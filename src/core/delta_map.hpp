@@ -1,0 +1,81 @@
+// delta_map.hpp — per-statement net changes keyed by an encoded target key.
+// Layer: core (pure C++17). Callers add a change per source row; at statement end
+// they visit the non-zero entries in ascending key order, so concurrent statements
+// lock target rows in one global order and cannot deadlock (DESIGN: Counters).
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace denorm::core {
+
+// Value must be default-constructible; the caller merges into it through the
+// reference returned by slot(). is_zero(const Value&) decides what is skipped.
+template <typename Value>
+class DeltaMap {
+public:
+    // The accumulator of `key`, created (default value) on first use. The bool
+    // says whether it was created by this call, so the caller can copy the key's
+    // datums once.
+    std::pair<Value &, bool> slot(std::string_view key)
+    {
+        auto [it, inserted] = entries_.try_emplace(std::string(key));
+        return {it->second, inserted};
+    }
+
+    // Visits every accumulator (in no particular order).
+    template <typename Visit>
+    void for_each(Visit visit)
+    {
+        for (auto &entry : entries_) visit(entry.second);
+    }
+
+    std::size_t size() const { return entries_.size(); }
+    bool empty() const { return entries_.empty(); }
+
+    // Entries whose value is not zero, sorted by key bytes. The list is owned by the
+    // map (valid until the next call), so callers keep no container on their stack.
+    template <typename IsZero>
+    const std::vector<Value *> &sorted_nonzero(IsZero is_zero)
+    {
+        std::vector<std::pair<const std::string *, Value *>> order;
+        order.reserve(entries_.size());
+        for (auto &entry : entries_)
+            if (!is_zero(entry.second))
+                order.emplace_back(&entry.first, &entry.second);
+        std::sort(order.begin(), order.end(),
+                  [](const auto &a, const auto &b) { return *a.first < *b.first; });
+        sorted_.clear();
+        for (auto &item : order) sorted_.push_back(item.second);
+        return sorted_;
+    }
+
+private:
+    std::unordered_map<std::string, Value> entries_;
+    std::vector<Value *> sorted_;
+};
+
+// Builds the byte string that identifies a key tuple: each part is length-prefixed
+// so ("ab","c") and ("a","bc") never collide. A NULL part is refused by callers
+// (source rows with a NULL key count for nothing), so it has no encoding.
+class KeyEncoder {
+public:
+    void clear() { bytes_.clear(); }
+    void add_part(const void *data, std::size_t len)
+    {
+        unsigned char prefix[4] = {static_cast<unsigned char>(len >> 24), static_cast<unsigned char>(len >> 16),
+                                   static_cast<unsigned char>(len >> 8), static_cast<unsigned char>(len)};
+        bytes_.append(reinterpret_cast<const char *>(prefix), 4);
+        bytes_.append(static_cast<const char *>(data), len);
+    }
+    std::string_view view() const { return bytes_; }
+
+private:
+    std::string bytes_;
+};
+
+}  // namespace denorm::core

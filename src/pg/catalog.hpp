@@ -1,0 +1,65 @@
+// catalog.hpp — the per-backend cache of counter definitions, keyed by the root
+// source table (and by target table for the row-initialising trigger). Built
+// from denorm._definitions on first use, dropped by relcache invalidation of the
+// source or target (create/drop_counter send one). Layer: pg glue. Regime: PostgreSQL.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "executor/spi.h"
+#include "nodes/primnodes.h"
+}
+
+namespace denorm::pg {
+
+// How a definition accumulates: its delta travels to SQL as int8, numeric or float8.
+enum class DeltaKind { Int, Numeric, Float };
+
+struct CounterDef {
+    char *name;
+    bool is_count;              // count; else sum of `value`
+    Oid target;
+    Oid target_owner;
+    char *target_column;
+    int nkeys;
+    AttrNumber *source_attnums;  // key columns in the root source's descriptor
+    Oid *key_types;
+    Expr *filter;               // planned; NULL = every row
+    Expr *value;                // planned; NULL for count
+    DeltaKind delta_kind;
+    bool create_missing;
+    SPIPlanPtr update_plan;     // UPDATE target SET col = col + $1 WHERE key = $2..
+    SPIPlanPtr upsert_plan;     // INSERT .. ON CONFLICT DO UPDATE (create_missing only)
+};
+
+struct SourceDefs {
+    Oid source;                 // root of the partition tree
+    int ndefs;
+    CounterDef *defs;           // ordered by name: the global order of target writes
+};
+
+// Definitions fed by `root_source`, or NULL if none. Valid until the next call
+// that may process invalidations (any catalog access); callers copy what they need
+// or finish before that.
+SourceDefs *source_definitions(Oid root_source);
+
+struct TargetInit {
+    Oid target;
+    Oid owner;
+    int nkeys;
+    char **key_columns;         // target columns passed as $1..$n
+    Oid *key_types;
+    int ncounters;
+    char **counter_columns;     // output columns of the query, in order
+    SPIPlanPtr plan;
+};
+
+// How to start a new row of `target` at the right values, or NULL if no counter writes it.
+TargetInit *target_init(Oid target);
+
+// Root of rel's partition tree (rel itself when not a partition).
+Oid partition_root(Oid relid);
+
+void register_cache_callbacks();
+
+}  // namespace denorm::pg

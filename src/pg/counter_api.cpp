@@ -1,0 +1,153 @@
+// counter_api.cpp — denorm.create_counter and denorm.drop_counter. They check that
+// the caller owns the tables, then run the PL/pgSQL implementations (which write
+// the catalog and create triggers) as the extension's owner, and backfill as the
+// target's owner. Layer: pg glue. Regime: PostgreSQL.
+extern "C" {
+#include "postgres.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+}
+
+#include "pg/expression.hpp"
+
+using namespace denorm::pg;
+
+namespace {
+
+Oid owner_of(Oid relid)
+{
+    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(tuple))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
+    Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
+    ReleaseSysCache(tuple);
+    return owner;
+}
+
+void require_owner(Oid relid, const char *what)
+{
+    if (!pg_class_ownercheck(relid, GetUserId()))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("must be owner of %s table %s", what, get_rel_name(relid)),
+                        errhint("Only the owner of both the source and the target may define or drop a counter on them.")));
+}
+
+Oid extension_owner()
+{
+    Oid catalog = RangeVarGetRelid(makeRangeVar(pstrdup("denorm"), pstrdup("_definitions"), -1), NoLock, false);
+    return owner_of(catalog);
+}
+
+// Runs one statement as `role` (SPI must be connected).
+void execute_as(Oid role, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+    Oid save_user;
+    int save_sec;
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+    SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
+}
+
+// The caller's expression, parsed with the caller's search_path and stored as text
+// that means the same under any search_path (as pg_get_constraintdef shows a CHECK).
+Datum normalized_expression(Oid source, text *expr, const char *what)
+{
+    Relation rel = table_open(source, AccessShareLock);
+    Node *node = parse_row_expression(rel, text_to_cstring(expr), what);
+    char *sql = deparse_row_expression(rel, node);
+    table_close(rel, NoLock);
+    return CStringGetTextDatum(sql);
+}
+
+}  // namespace
+
+extern "C" {
+PG_FUNCTION_INFO_V1(denorm_create_counter);
+PG_FUNCTION_INFO_V1(denorm_drop_counter);
+PG_FUNCTION_INFO_V1(denorm_invalidate);
+}
+
+// create_counter(name, target, target_column, source, source_key, target_key, aggregate,
+//                value, filter, create_missing, touch, deferred, backfill)
+extern "C" Datum denorm_create_counter(PG_FUNCTION_ARGS)
+{
+    constexpr int nargs = 13;
+    static const char *required[] = {"name", "target", "target_column", "source", "source_key", nullptr, "aggregate",
+                                     nullptr, nullptr, "create_missing", nullptr, "deferred", "backfill"};
+    for (int i = 0; i < nargs; i++)
+        if (required[i] && PG_ARGISNULL(i))
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s must not be NULL", required[i])));
+    Oid target = PG_GETARG_OID(1);
+    Oid source = PG_GETARG_OID(3);
+    require_owner(target, "target");
+    require_owner(source, "source");
+
+    Oid types[nargs] = {TEXTOID, REGCLASSOID, TEXTOID, REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID,
+                        TEXTOID, TEXTOID,    BOOLOID, TEXTOID,     BOOLOID,      BOOLOID};
+    Datum values[nargs];
+    char nulls[nargs + 1];
+    for (int i = 0; i < nargs; i++) {
+        values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+        nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+    }
+    nulls[nargs] = '\0';
+    if (!PG_ARGISNULL(7)) values[7] = normalized_expression(source, PG_GETARG_TEXT_PP(7), "value");
+    if (!PG_ARGISNULL(8)) values[8] = normalized_expression(source, PG_GETARG_TEXT_PP(8), "filter");
+    bool backfill = PG_GETARG_BOOL(12);
+    values[12] = BoolGetDatum(false);  // backfill runs below, with the target owner's rights
+
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    execute_as(extension_owner(),
+               "SELECT denorm._create_counter($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", nargs,
+               types, values, nulls);
+    if (backfill) {
+        Oid rtypes[2] = {REGCLASSOID, TEXTOID};
+        Datum rvalues[2] = {ObjectIdGetDatum(target), PG_GETARG_DATUM(2)};
+        execute_as(owner_of(target), "SELECT denorm._recompute($1, $2)", 2, rtypes, rvalues, nullptr);
+    }
+    SPI_finish();
+    PG_RETURN_VOID();
+}
+
+// drop_counter(name, if_exists)
+extern "C" Datum denorm_drop_counter(PG_FUNCTION_ARGS)
+{
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("name and if_exists must not be NULL")));
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid types[2] = {TEXTOID, BOOLOID};
+    Datum values[2] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)};
+    SPI_execute_with_args("SELECT target::pg_catalog.oid, source::pg_catalog.oid FROM denorm._definitions "
+                          "WHERE name OPERATOR(pg_catalog.=) $1",
+                          1, types, values, nullptr, true, 1);
+    if (SPI_processed == 1) {
+        bool isnull;
+        require_owner(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
+                      "target");
+        require_owner(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
+                      "source");
+    }
+    execute_as(extension_owner(), "SELECT denorm._drop_counter($1, $2)", 2, types, values, nullptr);
+    SPI_finish();
+    PG_RETURN_VOID();
+}
+
+// _invalidate(rel): every backend drops its cached definitions of rel (at commit;
+// this backend at the next command).
+extern "C" Datum denorm_invalidate(PG_FUNCTION_ARGS)
+{
+    CacheInvalidateRelcacheByRelid(PG_GETARG_OID(0));
+    PG_RETURN_VOID();
+}

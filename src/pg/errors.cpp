@@ -1,0 +1,31 @@
+// errors.cpp — ereport side of the boundary. Layer: pg glue. Regime: PostgreSQL
+// (the Problem is copied into palloc'd strings before ereport longjmps).
+#include "pg/errors.hpp"
+
+namespace denorm::pg {
+
+PgProblem *copy_problem(const std::optional<core::Problem> &problem)
+{
+    if (!problem) return nullptr;
+    auto *copy = static_cast<PgProblem *>(palloc(sizeof(PgProblem)));
+    copy->sqlstate = core::sqlstate_of(problem->kind);
+    copy->message = pstrdup(problem->message.c_str());
+    copy->hint = problem->hint.empty() ? nullptr : pstrdup(problem->hint.c_str());
+    return copy;
+}
+
+void raise_if(const PgProblem *problem)
+{
+    if (!problem) return;
+    const char *code = problem->sqlstate;
+    ereport(ERROR, (errcode(MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4])),
+                    errmsg_internal("%s", problem->message), problem->hint ? errhint("%s", problem->hint) : 0));
+}
+
+void raise_cxx_failure(const char *what)
+{
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("denorm internal error: %s", what)));
+    pg_unreachable();
+}
+
+}  // namespace denorm::pg

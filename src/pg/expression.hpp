@@ -1,0 +1,26 @@
+// expression.hpp — user expressions (filter, value) parsed once against a source
+// relation, as CHECK constraints are. Layer: pg glue. Regime: PostgreSQL.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "nodes/primnodes.h"
+#include "utils/rel.h"
+}
+
+namespace denorm::pg {
+
+// Parses `text` as exactly one scalar expression over a row of `rel` (Vars have
+// varno 1). Raises 42601 for a syntax error or anything but a lone expression,
+// 42703 for an unknown column, 0A000 for subqueries, aggregates, window,
+// set-returning or volatile functions. `what` names the argument in messages.
+Node *parse_row_expression(Relation rel, const char *text, const char *what);
+
+// The expression as SQL text that means the same under any search_path.
+char *deparse_row_expression(Relation rel, Node *expr);
+
+// Runs fn under search_path = pg_catalog, pg_temp, so what it parses or prepares
+// does not depend on the caller's search_path.
+void with_fixed_search_path(void (*fn)(void *), void *arg);
+
+}  // namespace denorm::pg
