@@ -55,6 +55,9 @@ struct Retired {
 };
 
 HTAB *source_cache = nullptr;
+// Bumped by every relcache invalidation; an entry loaded while it moved is used
+// once and reloaded at its next lookup.
+uint64 invalidation_generation = 0;
 HTAB *target_cache = nullptr;
 Retired *retired = nullptr;
 bool callbacks_registered = false;
@@ -98,6 +101,7 @@ bool def_touches(const SourceDefs &defs, Oid relid)
 void on_relcache_invalidation(Datum, Oid relid)
 {
     HASH_SEQ_STATUS status;
+    invalidation_generation++;
     if (source_cache) {
         hash_seq_init(&status, source_cache);
         while (auto *e = static_cast<SourceEntry *>(hash_seq_search(&status)))
@@ -337,16 +341,20 @@ Entry *lookup(HTAB *cache, Oid key, void (*load)(Entry *), SPIPlanPtr *(*plans_o
     bool found;
     auto *entry = static_cast<Entry *>(hash_search(cache, &key, HASH_ENTER, &found));
     if (found && entry->valid) return entry;
-    if (found) {
+    if (found && entry->context) {
         int nplans;
         SPIPlanPtr *plans = plans_of(entry, &nplans);
         retire(entry->context, plans, nplans);
     }
+    // Start from a clean payload: a load that failed half-way leaves nothing behind
+    // but a context (retired at the next lookup) and valid = false.
+    memset(reinterpret_cast<char *>(entry) + sizeof(Oid), 0, sizeof(Entry) - sizeof(Oid));
     entry->context = AllocSetContextCreate(CacheMemoryContext, "denorm definitions", ALLOCSET_SMALL_SIZES);
-    entry->valid = true;  // an invalidation during the load clears it again
+    uint64 generation = invalidation_generation;
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     load(entry);
     SPI_finish();
+    entry->valid = generation == invalidation_generation;
     return entry;
 }
 

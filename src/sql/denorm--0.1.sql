@@ -44,6 +44,8 @@ CREATE TABLE denorm._definitions (
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 SELECT pg_catalog.pg_extension_config_dump('denorm._definitions', '');
+-- Readable by all (denorm.counters shows the same): writers' triggers load it.
+GRANT SELECT ON denorm._definitions TO PUBLIC;
 
 CREATE VIEW denorm.counters AS
 SELECT name, kind, target, target_columns, source, source_key, target_key, value, filter,
