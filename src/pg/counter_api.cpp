@@ -49,15 +49,31 @@ Oid extension_owner()
     return owner_of(catalog);
 }
 
-// Runs one statement as `role` (SPI must be connected).
+// Runs one statement as `role` (SPI must be connected). An error keeps its
+// SQLSTATE, message and hint but loses the CONTEXT lines of our internal
+// PL/pgSQL, which would only confuse the caller.
 void execute_as(Oid role, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {
     Oid save_user;
     int save_sec;
     GetUserIdAndSecContext(&save_user, &save_sec);
+    MemoryContext caller_cxt = CurrentMemoryContext;
     SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-    SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-    SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
+    PG_TRY();
+    {
+        SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+    }
+    PG_CATCH();
+    {
+        SetUserIdAndSecContext(save_user, save_sec);
+        MemoryContextSwitchTo(caller_cxt);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        edata->context = nullptr;
+        ReThrowError(edata);
+    }
+    PG_END_TRY();
+    SetUserIdAndSecContext(save_user, save_sec);
 }
 
 // The caller's expression, parsed with the caller's search_path and stored as text

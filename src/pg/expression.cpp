@@ -35,7 +35,7 @@ namespace {
 
 [[noreturn]] void refuse_shape(const char *what, const char *text, const char *why)
 {
-    ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR),
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                     errmsg("%s \"%s\" is not a single expression", what, text),
                     errdetail("%s", why),
                     errhint("Write one expression over the source row's columns, e.g. deleted_at IS NULL.")));

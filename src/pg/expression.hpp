@@ -11,7 +11,7 @@ extern "C" {
 namespace denorm::pg {
 
 // Parses `text` as exactly one scalar expression over a row of `rel` (Vars have
-// varno 1). Raises 42601 for a syntax error or anything but a lone expression,
+// varno 1). Raises 42601 for a syntax error, 0A000 for anything but a lone expression,
 // 42703 for an unknown column, 0A000 for subqueries, aggregates, window,
 // set-returning or volatile functions. `what` names the argument in messages.
 Node *parse_row_expression(Relation rel, const char *text, const char *what);
