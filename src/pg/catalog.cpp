@@ -244,7 +244,9 @@ void prepare_def_plans(CounterDef *def, const char *target_column, char **target
         // sources, so the inserted value is overwritten; on conflict the delta applies.
         cols.data[cols.len - 2] = '\0';
         vals.data[vals.len - 2] = '\0';
-        char *sql = psprintf("INSERT INTO %s AS t (%s, %s%s) VALUES (%s, $1%s) ON CONFLICT (%s) DO UPDATE SET %s",
+        // RETURNING says whether the row was inserted (xmax 0) or updated on conflict.
+        char *sql = psprintf("INSERT INTO %s AS t (%s, %s%s) VALUES (%s, $1%s) ON CONFLICT (%s) DO UPDATE SET %s "
+                             "RETURNING (t.xmax::pg_catalog.text OPERATOR(pg_catalog.=) '0')",
                              target, cols.data, quote_identifier(target_column),
                              touch ? psprintf(", %s", quote_identifier(touch)) : "", vals.data,
                              touch ? ", pg_catalog.now()" : "", cols.data, set.data);
@@ -288,6 +290,15 @@ void load_source(SourceEntry *entry)
         char **target_key = text_array(SPI_getbinval(row, rowdesc, 6, &isnull), &ntarget);
         def->nkeys = nsource;
         def->source_attnums = static_cast<AttrNumber *>(MemoryContextAlloc(cxt, sizeof(AttrNumber) * nsource));
+        def->key_order = static_cast<int *>(MemoryContextAlloc(cxt, sizeof(int) * nsource));
+        for (int k = 0; k < nsource; k++) {
+            int pos = k;  // insertion sort by target column name
+            while (pos > 0 && strcmp(target_key[def->key_order[pos - 1]], target_key[k]) > 0) {
+                def->key_order[pos] = def->key_order[pos - 1];
+                pos--;
+            }
+            def->key_order[pos] = k;
+        }
         def->key_types = static_cast<Oid *>(MemoryContextAlloc(cxt, sizeof(Oid) * nsource));
         for (int k = 0; k < nsource; k++) {
             AttrNumber attnum = get_attnum(entry->key, source_key[k]);

@@ -24,6 +24,8 @@ struct CounterDef {
     int nkeys;
     AttrNumber *source_attnums;  // key columns in the root source's descriptor
     Oid *key_types;
+    int *key_order;             // key positions sorted by target column name: the
+                                // same target row has the same key in every definition
     Expr *filter;               // planned; NULL = every row
     Expr *value;                // planned; NULL for count
     DeltaKind delta_kind;

@@ -27,6 +27,8 @@ extern "C" {
 }
 
 #include <new>
+#include <string>
+#include <unordered_set>
 
 #include "core/delta_map.hpp"
 #include "pg/catalog.hpp"
@@ -55,10 +57,16 @@ struct DefState {
     bool *typbyval;
 };
 
+// Target rows inserted by create_missing during this flush, as (target, key in
+// target-column order). Their BEFORE INSERT initialiser already counted this
+// statement's rows for every definition, so later definitions skip them.
+using CreatedRows = std::unordered_set<std::string>;
+
 struct CallState {
     int ndefs;
     DefState *defs;
     core::KeyEncoder *encoder;  // heap; deleted by release_deltas
+    CreatedRows *created;       // heap; deleted by release_deltas
 };
 
 void release_deltas(void *arg)
@@ -70,6 +78,8 @@ void release_deltas(void *arg)
     }
     delete state->encoder;
     state->encoder = nullptr;
+    delete state->created;
+    state->created = nullptr;
 }
 
 // Allocates the C++ containers; bad_alloc becomes an ERROR after the catch.
@@ -78,11 +88,26 @@ void allocate_containers(CallState *state)
     bool failed = false;
     try {
         state->encoder = new core::KeyEncoder();
+        state->created = new CreatedRows();
         for (int i = 0; i < state->ndefs; i++) state->defs[i].deltas = new Deltas();
     } catch (const std::bad_alloc &) {
         failed = true;
     }
     if (failed) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+}
+
+void encode_datum(core::KeyEncoder *enc, Datum d, int16 typlen, bool typbyval)
+{
+    if (typbyval) {
+        enc->add_part(&d, sizeof(Datum));
+    } else if (typlen == -1) {
+        struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+        enc->add_part(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+    } else if (typlen == -2) {
+        enc->add_part(DatumGetPointer(d), strlen(DatumGetCString(d)));
+    } else {
+        enc->add_part(DatumGetPointer(d), typlen);
+    }
 }
 
 // Adds one source row (sign +1 for a new row, -1 for an old one) to one definition.
@@ -98,16 +123,7 @@ void accumulate(DefState *ds, CallState *state, TupleTableSlot *slot, ExprContex
         Datum d = slot_getattr(slot, def->source_attnums[k], &isnull);
         if (isnull) return;  // a row with a NULL key counts for nothing
         keyvals[k] = d;
-        if (ds->typbyval[k]) {
-            enc->add_part(&d, sizeof(Datum));
-        } else if (ds->typlen[k] == -1) {
-            struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
-            enc->add_part(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-        } else if (ds->typlen[k] == -2) {
-            enc->add_part(DatumGetPointer(d), strlen(DatumGetCString(d)));
-        } else {
-            enc->add_part(DatumGetPointer(d), ds->typlen[k]);
-        }
+        encode_datum(enc, d, ds->typlen[k], ds->typbyval[k]);
     }
     econtext->ecxt_scantuple = slot;
     if (ds->filter) {
@@ -198,8 +214,34 @@ Datum delta_datum(const CounterDef *def, const Accum &acc)
     return Int64GetDatum(acc.ival);
 }
 
+// Encodes (target, key) with the key in target-column order into state->encoder.
+void encode_target_row(CallState *state, DefState *ds, const Accum *acc)
+{
+    core::KeyEncoder *enc = state->encoder;
+    enc->clear();
+    Oid target = ds->def->target;
+    enc->add_part(&target, sizeof target);
+    for (int i = 0; i < ds->def->nkeys; i++) {
+        int k = ds->def->key_order[i];
+        encode_datum(enc, acc->keys[k], ds->typlen[k], ds->typbyval[k]);
+    }
+}
+
+bool was_created(CallState *state, DefState *ds, const Accum *acc)
+{
+    if (state->created->empty()) return false;
+    encode_target_row(state, ds, acc);
+    return state->created->count(std::string(state->encoder->view())) > 0;
+}
+
+void remember_created(CallState *state, DefState *ds, const Accum *acc)
+{
+    encode_target_row(state, ds, acc);
+    state->created->insert(std::string(state->encoder->view()));
+}
+
 // Applies one definition's non-zero deltas, in key order, as the target's owner.
-void apply_deltas_sorted(DefState *ds)
+void apply_deltas_sorted(CallState *state, DefState *ds)
 {
     CounterDef *def = ds->def;
     ds->deltas->for_each([def](Accum &acc) {
@@ -217,13 +259,18 @@ void apply_deltas_sorted(DefState *ds)
     SetUserIdAndSecContext(def->target_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
     for (size_t i = 0; i < sorted.size(); i++) {
         const Accum *acc = sorted[i];
+        if (was_created(state, ds, acc)) continue;
         values[0] = delta_datum(def, *acc);
         for (int k = 0; k < def->nkeys; k++) values[k + 1] = acc->keys[k];
         int rc = SPI_execute_plan(def->update_plan, values, nullptr, false, 0);
         if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counter \"%s\" failed: %d", def->name, rc);
         if (SPI_processed == 0 && def->create_missing) {
             rc = SPI_execute_plan(def->upsert_plan, values, nullptr, false, 0);
-            if (rc != SPI_OK_INSERT) elog(ERROR, "denorm: insert for counter \"%s\" failed: %d", def->name, rc);
+            if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+                elog(ERROR, "denorm: insert for counter \"%s\" failed: %d", def->name, rc);
+            bool isnull;
+            if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+                remember_created(state, ds, acc);
         }
     }
     SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
@@ -285,7 +332,7 @@ Datum counter_stmt_trigger(FunctionCallInfo fcinfo)
     if (root_rel) table_close(root_rel, NoLock);
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    for (int i = 0; i < state->ndefs; i++) apply_deltas_sorted(&state->defs[i]);
+    for (int i = 0; i < state->ndefs; i++) apply_deltas_sorted(state, &state->defs[i]);
     SPI_finish();
 
     MemoryContextSwitchTo(old);
