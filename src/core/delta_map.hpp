@@ -1,15 +1,12 @@
 // delta_map.hpp — per-statement net changes keyed by an encoded target key.
 // Layer: core (pure C++17). Callers add a change per source row; at statement end
-// they visit the non-zero entries in ascending key order, so concurrent statements
-// lock target rows in one global order and cannot deadlock (DESIGN: Counters).
+// they visit the entries and queue the non-zero ones in core::ApplyOrder.
 #pragma once
 
-#include <algorithm>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
-#include <vector>
 
 namespace denorm::core {
 
@@ -37,26 +34,8 @@ public:
     std::size_t size() const { return entries_.size(); }
     bool empty() const { return entries_.empty(); }
 
-    // Entries whose value is not zero, sorted by key bytes. The list is owned by the
-    // map (valid until the next call), so callers keep no container on their stack.
-    template <typename IsZero>
-    const std::vector<Value *> &sorted_nonzero(IsZero is_zero)
-    {
-        std::vector<std::pair<const std::string *, Value *>> order;
-        order.reserve(entries_.size());
-        for (auto &entry : entries_)
-            if (!is_zero(entry.second))
-                order.emplace_back(&entry.first, &entry.second);
-        std::sort(order.begin(), order.end(),
-                  [](const auto &a, const auto &b) { return *a.first < *b.first; });
-        sorted_.clear();
-        for (auto &item : order) sorted_.push_back(item.second);
-        return sorted_;
-    }
-
 private:
     std::unordered_map<std::string, Value> entries_;
-    std::vector<Value *> sorted_;
 };
 
 // Builds the byte string that identifies a key tuple: each part is length-prefixed

@@ -27,10 +27,10 @@ extern "C" {
 }
 
 #include <new>
-#include <string>
-#include <unordered_set>
 
+#include "core/apply_order.hpp"
 #include "core/delta_map.hpp"
+#include "pg/created_rows.hpp"
 #include "pg/catalog.hpp"
 #include "pg/errors.hpp"
 
@@ -57,16 +57,11 @@ struct DefState {
     bool *typbyval;
 };
 
-// Target rows inserted by create_missing during this flush, as (target, key in
-// target-column order). Their BEFORE INSERT initialiser already counted this
-// statement's rows for every definition, so later definitions skip them.
-using CreatedRows = std::unordered_set<std::string>;
-
 struct CallState {
     int ndefs;
     DefState *defs;
-    core::KeyEncoder *encoder;  // heap; deleted by release_deltas
-    CreatedRows *created;       // heap; deleted by release_deltas
+    core::KeyEncoder *encoder;     // heap; deleted by release_deltas
+    core::ApplyOrder<Accum> *order; // heap; deleted by release_deltas
 };
 
 void release_deltas(void *arg)
@@ -78,8 +73,8 @@ void release_deltas(void *arg)
     }
     delete state->encoder;
     state->encoder = nullptr;
-    delete state->created;
-    state->created = nullptr;
+    delete state->order;
+    state->order = nullptr;
 }
 
 // Allocates the C++ containers; bad_alloc becomes an ERROR after the catch.
@@ -88,7 +83,7 @@ void allocate_containers(CallState *state)
     bool failed = false;
     try {
         state->encoder = new core::KeyEncoder();
-        state->created = new CreatedRows();
+        state->order = new core::ApplyOrder<Accum>();
         for (int i = 0; i < state->ndefs; i++) state->defs[i].deltas = new Deltas();
     } catch (const std::bad_alloc &) {
         failed = true;
@@ -227,53 +222,59 @@ void encode_target_row(CallState *state, DefState *ds, const Accum *acc)
     }
 }
 
-bool was_created(CallState *state, DefState *ds, const Accum *acc)
+// Queues every non-zero change of every definition, then sorts them into the one
+// global order (target row, then definition): see core/apply_order.hpp.
+void collect_in_global_order(CallState *state)
 {
-    if (state->created->empty()) return false;
-    encode_target_row(state, ds, acc);
-    return state->created->count(std::string(state->encoder->view())) > 0;
+    core::ApplyOrder<Accum> *order = state->order;
+    for (int i = 0; i < state->ndefs; i++) {
+        DefState *ds = &state->defs[i];
+        CounterDef *def = ds->def;
+        ds->deltas->for_each([state, ds, def, order, i](Accum &acc) {
+            bool nonzero = def->delta_kind == DeltaKind::Numeric && !def->is_count
+                               ? (acc.nval != 0 && !numeric_is_zero(acc.nval))
+                               : (acc.ival != 0 || acc.fval != 0);
+            if (!nonzero) return;
+            encode_target_row(state, ds, &acc);
+            order->add(state->encoder->view(), i, &acc);
+        });
+    }
+    order->sort();
 }
 
-void remember_created(CallState *state, DefState *ds, const Accum *acc)
+// Applies one change (the caller has switched to the target's owner). A missing
+// target row is inserted when the definition says create_missing.
+void apply_one(CounterDef *def, const Accum *acc, std::string_view row)
 {
-    encode_target_row(state, ds, acc);
-    state->created->insert(std::string(state->encoder->view()));
-}
-
-// Applies one definition's non-zero deltas, in key order, as the target's owner.
-void apply_deltas_sorted(CallState *state, DefState *ds)
-{
-    CounterDef *def = ds->def;
-    ds->deltas->for_each([def](Accum &acc) {
-        acc.nonzero = def->delta_kind == DeltaKind::Numeric && !def->is_count
-                          ? (acc.nval != 0 && !numeric_is_zero(acc.nval))
-                          : (acc.ival != 0 || acc.fval != 0);
-    });
-    const std::vector<Accum *> &sorted = ds->deltas->sorted_nonzero([](const Accum &acc) { return !acc.nonzero; });
-    if (sorted.empty()) return;
-
     Datum values[INDEX_MAX_KEYS + 1];
+    values[0] = delta_datum(def, *acc);
+    for (int k = 0; k < def->nkeys; k++) values[k + 1] = acc->keys[k];
+    int rc = SPI_execute_plan(def->update_plan, values, nullptr, false, 0);
+    if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counter \"%s\" failed: %d", def->name, rc);
+    if (SPI_processed > 0 || !def->create_missing) return;
+    rc = SPI_execute_plan(def->upsert_plan, values, nullptr, false, 0);
+    if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+        elog(ERROR, "denorm: insert for counter \"%s\" failed: %d", def->name, rc);
+    bool isnull;
+    if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+        created_rows_note(row);  // its initialiser counted this whole statement
+}
+
+void apply_in_global_order(CallState *state)
+{
+    core::ApplyOrder<Accum> *order = state->order;
+    if (order->size() == 0) return;
     Oid save_user;
     int save_sec;
     GetUserIdAndSecContext(&save_user, &save_sec);
-    SetUserIdAndSecContext(def->target_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-    for (size_t i = 0; i < sorted.size(); i++) {
-        const Accum *acc = sorted[i];
-        if (was_created(state, ds, acc)) continue;
-        values[0] = delta_datum(def, *acc);
-        for (int k = 0; k < def->nkeys; k++) values[k + 1] = acc->keys[k];
-        int rc = SPI_execute_plan(def->update_plan, values, nullptr, false, 0);
-        if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counter \"%s\" failed: %d", def->name, rc);
-        if (SPI_processed == 0 && def->create_missing) {
-            rc = SPI_execute_plan(def->upsert_plan, values, nullptr, false, 0);
-            if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-                elog(ERROR, "denorm: insert for counter \"%s\" failed: %d", def->name, rc);
-            bool isnull;
-            if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-                remember_created(state, ds, acc);
-        }
+    for (size_t i = 0; i < order->size(); i++) {
+        const auto &entry = order->at(i);
+        CounterDef *def = state->defs[entry.definition].def;
+        if (created_rows_contains(entry.row)) continue;
+        SetUserIdAndSecContext(def->target_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+        apply_one(def, entry.item, entry.row);
+        SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
     }
-    SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
 }
 
 TriggerData *trigger_data(FunctionCallInfo fcinfo, const char *name)
@@ -332,8 +333,10 @@ Datum counter_stmt_trigger(FunctionCallInfo fcinfo)
     if (root_rel) table_close(root_rel, NoLock);
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    for (int i = 0; i < state->ndefs; i++) apply_deltas_sorted(state, &state->defs[i]);
+    collect_in_global_order(state);
+    apply_in_global_order(state);
     SPI_finish();
+    created_rows_end_of_trigger();
 
     MemoryContextSwitchTo(old);
     MemoryContextDelete(stmt_cxt);  // runs release_deltas

@@ -1,5 +1,5 @@
-// module.cpp — the library's entry: PG_MODULE_MAGIC and _PG_init (GUCs).
-// Layer: pg glue. Regime: PostgreSQL (no C++ objects with destructors).
+// module.cpp — the library's entry: PG_MODULE_MAGIC and _PG_init (GUC prefix,
+// executor hook). Layer: pg glue. Regime: PostgreSQL.
 extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
@@ -8,7 +8,10 @@ PG_MODULE_MAGIC;
 void _PG_init(void);
 }
 
+#include "pg/created_rows.hpp"
+
 extern "C" void _PG_init(void)
 {
     MarkGUCPrefixReserved("denorm");
+    denorm::pg::created_rows_install_hook();
 }

@@ -217,6 +217,12 @@ BEGIN
     IF keycols IS NULL THEN
         RETURN 0;
     END IF;
+    -- Lock the target rows first, then recompute in new statements: a single
+    -- UPDATE ... FROM (aggregate) would wait for a concurrent writer's row lock and
+    -- then write a total from its older snapshot, losing that write
+    -- (research/RELIABILITY.md F1).
+    EXECUTE pg_catalog.format('SELECT 1 FROM %s t ORDER BY %s FOR UPDATE', target,
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(keycols) c));
     join_cond := '';
     FOR i IN 1 .. pg_catalog.array_length(keycols, 1) LOOP
         join_cond := join_cond || pg_catalog.format(' AND t.%I = v.k%s', keycols[i], i);
