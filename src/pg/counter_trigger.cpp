@@ -1,9 +1,10 @@
 // counter_trigger.cpp — the statement triggers on a counter's source: read the
-// statement's transition tables, accumulate net deltas per (definition, key),
-// then apply them in key order with each definition's prepared statement; and the
-// TRUNCATE trigger, which recomputes the affected target columns.
-// Layer: pg glue. Regime: PostgreSQL: the C++ delta maps live on the heap, owned by
-// a memory-context callback, so an error longjmp skips no destructor.
+// statement's transition tables and accumulate net changes per (definition, key)
+// into the statement's batch (statement_batch.hpp), which is applied when the
+// statement finishes; and the TRUNCATE trigger, which recomputes the affected
+// target columns.
+// Layer: pg glue. Regime: PostgreSQL: the C++ maps live on the heap, owned by the
+// batch's memory context, so an error longjmp skips no destructor.
 extern "C" {
 #include "postgres.h"
 #include "access/htup_details.h"
@@ -13,112 +14,48 @@ extern "C" {
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
-#include "nodes/nodeFuncs.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/float.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
 }
 
-#include <new>
-
-#include "core/apply_order.hpp"
-#include "core/delta_map.hpp"
-#include "pg/created_rows.hpp"
 #include "pg/catalog.hpp"
 #include "pg/errors.hpp"
+#include "pg/key_encoding.hpp"
+#include "pg/statement_batch.hpp"
 
 namespace denorm::pg {
 namespace {
 
-// Net change of one target key within one statement.
-struct Accum {
-    int64 ival = 0;       // count, or integer sum
-    double fval = 0;      // float sum
-    Datum nval = 0;       // numeric sum; 0 = none yet
-    bool nonzero = false; // set by finish(), read by the sort
-    Datum *keys = nullptr;  // key datums, copied once into the statement context
-};
-using Deltas = core::DeltaMap<Accum>;
-
-// Per-definition working state of one trigger call.
+// What one trigger call needs per definition: its batch entry and the
+// expression states (built per call; the batch may outlive this call's memory).
 struct DefState {
-    CounterDef *def;
-    Deltas *deltas;        // heap; deleted by release_deltas
+    DefBatch *batch;
     ExprState *filter;
     ExprState *value;
-    int16 *typlen;
-    bool *typbyval;
 };
-
-struct CallState {
-    int ndefs;
-    DefState *defs;
-    core::KeyEncoder *encoder;     // heap; deleted by release_deltas
-    core::ApplyOrder<Accum> *order; // heap; deleted by release_deltas
-};
-
-void release_deltas(void *arg)
-{
-    auto *state = static_cast<CallState *>(arg);
-    for (int i = 0; i < state->ndefs; i++) {
-        delete state->defs[i].deltas;
-        state->defs[i].deltas = nullptr;
-    }
-    delete state->encoder;
-    state->encoder = nullptr;
-    delete state->order;
-    state->order = nullptr;
-}
-
-// Allocates the C++ containers; bad_alloc becomes an ERROR after the catch.
-void allocate_containers(CallState *state)
-{
-    bool failed = false;
-    try {
-        state->encoder = new core::KeyEncoder();
-        state->order = new core::ApplyOrder<Accum>();
-        for (int i = 0; i < state->ndefs; i++) state->defs[i].deltas = new Deltas();
-    } catch (const std::bad_alloc &) {
-        failed = true;
-    }
-    if (failed) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-}
-
-void encode_datum(core::KeyEncoder *enc, Datum d, int16 typlen, bool typbyval)
-{
-    if (typbyval) {
-        enc->add_part(&d, sizeof(Datum));
-    } else if (typlen == -1) {
-        struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
-        enc->add_part(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-    } else if (typlen == -2) {
-        enc->add_part(DatumGetPointer(d), strlen(DatumGetCString(d)));
-    } else {
-        enc->add_part(DatumGetPointer(d), typlen);
-    }
-}
 
 // Adds one source row (sign +1 for a new row, -1 for an old one) to one definition.
-void accumulate(DefState *ds, CallState *state, TupleTableSlot *slot, ExprContext *econtext, int sign,
-                MemoryContext stmt_cxt)
+void accumulate(DefState *ds, Batch *batch, TupleTableSlot *slot, ExprContext *econtext, int sign)
 {
-    CounterDef *def = ds->def;
+    DefBatch *db = ds->batch;
+    CounterDef *def = db->def;
+    MemoryContext batch_cxt = batch->context;
     Datum keyvals[INDEX_MAX_KEYS];
-    core::KeyEncoder *enc = state->encoder;
+    core::KeyEncoder *enc = batch->encoder;
     enc->clear();
     for (int k = 0; k < def->nkeys; k++) {
         bool isnull;
         Datum d = slot_getattr(slot, def->source_attnums[k], &isnull);
         if (isnull) return;  // a row with a NULL key counts for nothing
         keyvals[k] = d;
-        encode_datum(enc, d, ds->typlen[k], ds->typbyval[k]);
+        encode_key_datum(enc, d, db->typlen[k], db->typbyval[k]);
     }
     econtext->ecxt_scantuple = slot;
     if (ds->filter) {
@@ -133,11 +70,11 @@ void accumulate(DefState *ds, CallState *state, TupleTableSlot *slot, ExprContex
         if (isnull) return;  // sum ignores NULLs
     }
 
-    auto [acc, created] = ds->deltas->slot(enc->view());
+    auto [acc, created] = db->deltas->slot(enc->view());
     if (created) {
-        acc.keys = static_cast<Datum *>(MemoryContextAlloc(stmt_cxt, sizeof(Datum) * def->nkeys));
-        MemoryContext old = MemoryContextSwitchTo(stmt_cxt);
-        for (int k = 0; k < def->nkeys; k++) acc.keys[k] = datumCopy(keyvals[k], ds->typbyval[k], ds->typlen[k]);
+        acc.keys = static_cast<Datum *>(MemoryContextAlloc(batch_cxt, sizeof(Datum) * def->nkeys));
+        MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+        for (int k = 0; k < def->nkeys; k++) acc.keys[k] = datumCopy(keyvals[k], db->typbyval[k], db->typlen[k]);
         MemoryContextSwitchTo(old);
     }
     if (def->is_count) {
@@ -157,7 +94,7 @@ void accumulate(DefState *ds, CallState *state, TupleTableSlot *slot, ExprContex
         acc.fval += sign * (type == FLOAT4OID ? static_cast<double>(DatumGetFloat4(value)) : DatumGetFloat8(value));
         break;
     case DeltaKind::Numeric: {
-        MemoryContext old = MemoryContextSwitchTo(stmt_cxt);
+        MemoryContext old = MemoryContextSwitchTo(batch_cxt);
         Datum v = type == NUMERICOID ? value : DirectFunctionCall1(numeric_in, CStringGetDatum("0"));
         if (acc.nval == 0)
             acc.nval = sign > 0 ? datumCopy(v, false, -1) : DirectFunctionCall1(numeric_uminus, v);
@@ -169,8 +106,8 @@ void accumulate(DefState *ds, CallState *state, TupleTableSlot *slot, ExprContex
     }
 }
 
-void read_transition_table(Tuplestorestate *store, int sign, Relation rel, TupleDesc root_desc, CallState *state,
-                           MemoryContext stmt_cxt)
+void read_transition_table(Tuplestorestate *store, int sign, Relation rel, TupleDesc root_desc, Batch *batch,
+                           DefState *defs, int ndefs)
 {
     if (!store) return;
     TupleDesc desc = RelationGetDescr(rel);
@@ -185,96 +122,12 @@ void read_transition_table(Tuplestorestate *store, int sign, Relation rel, Tuple
     tuplestore_rescan(store);
     while (tuplestore_gettupleslot(store, true, false, slot)) {
         TupleTableSlot *row = map ? execute_attr_map_slot(map->attrMap, slot, root_slot) : slot;
-        for (int i = 0; i < state->ndefs; i++) accumulate(&state->defs[i], state, row, econtext, sign, stmt_cxt);
+        for (int i = 0; i < ndefs; i++) accumulate(&defs[i], batch, row, econtext, sign);
         ResetExprContext(econtext);
     }
     FreeExprContext(econtext, true);
     ExecDropSingleTupleTableSlot(slot);
     if (root_slot) ExecDropSingleTupleTableSlot(root_slot);
-}
-
-bool numeric_is_zero(Datum n)
-{
-    return DatumGetInt32(DirectFunctionCall2(numeric_cmp, n, DirectFunctionCall1(numeric_in, CStringGetDatum("0")))) == 0;
-}
-
-Datum delta_datum(const CounterDef *def, const Accum &acc)
-{
-    if (def->is_count) return Int64GetDatum(acc.ival);
-    switch (def->delta_kind) {
-    case DeltaKind::Int: return Int64GetDatum(acc.ival);
-    case DeltaKind::Float: return Float8GetDatum(acc.fval);
-    case DeltaKind::Numeric: return acc.nval;
-    }
-    return Int64GetDatum(acc.ival);
-}
-
-// Encodes (target, key) with the key in target-column order into state->encoder.
-void encode_target_row(CallState *state, DefState *ds, const Accum *acc)
-{
-    core::KeyEncoder *enc = state->encoder;
-    enc->clear();
-    Oid target = ds->def->target;
-    enc->add_part(&target, sizeof target);
-    for (int i = 0; i < ds->def->nkeys; i++) {
-        int k = ds->def->key_order[i];
-        encode_datum(enc, acc->keys[k], ds->typlen[k], ds->typbyval[k]);
-    }
-}
-
-// Queues every non-zero change of every definition, then sorts them into the one
-// global order (target row, then definition): see core/apply_order.hpp.
-void collect_in_global_order(CallState *state)
-{
-    core::ApplyOrder<Accum> *order = state->order;
-    for (int i = 0; i < state->ndefs; i++) {
-        DefState *ds = &state->defs[i];
-        CounterDef *def = ds->def;
-        ds->deltas->for_each([state, ds, def, order, i](Accum &acc) {
-            bool nonzero = def->delta_kind == DeltaKind::Numeric && !def->is_count
-                               ? (acc.nval != 0 && !numeric_is_zero(acc.nval))
-                               : (acc.ival != 0 || acc.fval != 0);
-            if (!nonzero) return;
-            encode_target_row(state, ds, &acc);
-            order->add(state->encoder->view(), i, &acc);
-        });
-    }
-    order->sort();
-}
-
-// Applies one change (the caller has switched to the target's owner). A missing
-// target row is inserted when the definition says create_missing.
-void apply_one(CounterDef *def, const Accum *acc, std::string_view row)
-{
-    Datum values[INDEX_MAX_KEYS + 1];
-    values[0] = delta_datum(def, *acc);
-    for (int k = 0; k < def->nkeys; k++) values[k + 1] = acc->keys[k];
-    int rc = SPI_execute_plan(def->update_plan, values, nullptr, false, 0);
-    if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counter \"%s\" failed: %d", def->name, rc);
-    if (SPI_processed > 0 || !def->create_missing) return;
-    rc = SPI_execute_plan(def->upsert_plan, values, nullptr, false, 0);
-    if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-        elog(ERROR, "denorm: insert for counter \"%s\" failed: %d", def->name, rc);
-    bool isnull;
-    if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-        created_rows_note(row);  // its initialiser counted this whole statement
-}
-
-void apply_in_global_order(CallState *state)
-{
-    core::ApplyOrder<Accum> *order = state->order;
-    if (order->size() == 0) return;
-    Oid save_user;
-    int save_sec;
-    GetUserIdAndSecContext(&save_user, &save_sec);
-    for (size_t i = 0; i < order->size(); i++) {
-        const auto &entry = order->at(i);
-        CounterDef *def = state->defs[entry.definition].def;
-        if (created_rows_contains(entry.row)) continue;
-        SetUserIdAndSecContext(def->target_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-        apply_one(def, entry.item, entry.row);
-        SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
-    }
 }
 
 TriggerData *trigger_data(FunctionCallInfo fcinfo, const char *name)
@@ -304,42 +157,21 @@ Datum counter_stmt_trigger(FunctionCallInfo fcinfo)
     SourceDefs *defs = source_definitions(root);
     if (!defs) return PointerGetDatum(nullptr);
 
-    MemoryContext stmt_cxt = AllocSetContextCreate(CurrentMemoryContext, "denorm statement", ALLOCSET_DEFAULT_SIZES);
-    MemoryContext old = MemoryContextSwitchTo(stmt_cxt);
-
-    auto *state = static_cast<CallState *>(palloc0(sizeof(CallState)));
-    state->ndefs = defs->ndefs;
-    state->defs = static_cast<DefState *>(palloc0(sizeof(DefState) * defs->ndefs));
-    auto *callback = static_cast<MemoryContextCallback *>(palloc0(sizeof(MemoryContextCallback)));
-    callback->func = release_deltas;
-    callback->arg = state;
-    MemoryContextRegisterResetCallback(stmt_cxt, callback);
-    allocate_containers(state);
-
+    Batch *batch = statement_batch();
+    auto *states = static_cast<DefState *>(palloc0(sizeof(DefState) * defs->ndefs));
     for (int i = 0; i < defs->ndefs; i++) {
-        DefState *ds = &state->defs[i];
-        ds->def = &defs->defs[i];
-        ds->filter = ds->def->filter ? ExecInitExpr(ds->def->filter, nullptr) : nullptr;
-        ds->value = ds->def->value ? ExecInitExpr(ds->def->value, nullptr) : nullptr;
-        ds->typlen = static_cast<int16 *>(palloc(sizeof(int16) * ds->def->nkeys));
-        ds->typbyval = static_cast<bool *>(palloc(sizeof(bool) * ds->def->nkeys));
-        for (int k = 0; k < ds->def->nkeys; k++) get_typlenbyval(ds->def->key_types[k], &ds->typlen[k], &ds->typbyval[k]);
+        CounterDef *def = &defs->defs[i];
+        states[i].batch = batch_definition(batch, def);
+        states[i].filter = def->filter ? ExecInitExpr(def->filter, nullptr) : nullptr;
+        states[i].value = def->value ? ExecInitExpr(def->value, nullptr) : nullptr;
     }
-
     Relation root_rel = root != RelationGetRelid(rel) ? table_open(root, AccessShareLock) : nullptr;
     TupleDesc root_desc = root_rel ? RelationGetDescr(root_rel) : nullptr;
-    read_transition_table(td->tg_oldtable, -1, rel, root_desc, state, stmt_cxt);
-    read_transition_table(td->tg_newtable, +1, rel, root_desc, state, stmt_cxt);
+    read_transition_table(td->tg_oldtable, -1, rel, root_desc, batch, states, defs->ndefs);
+    read_transition_table(td->tg_newtable, +1, rel, root_desc, batch, states, defs->ndefs);
     if (root_rel) table_close(root_rel, NoLock);
 
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    collect_in_global_order(state);
-    apply_in_global_order(state);
-    SPI_finish();
-    created_rows_end_of_trigger();
-
-    MemoryContextSwitchTo(old);
-    MemoryContextDelete(stmt_cxt);  // runs release_deltas
+    statement_batch_end_of_trigger(batch);
     return PointerGetDatum(nullptr);
 }
 }  // namespace

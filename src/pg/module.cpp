@@ -8,10 +8,10 @@ PG_MODULE_MAGIC;
 void _PG_init(void);
 }
 
-#include "pg/created_rows.hpp"
+#include "pg/statement_batch.hpp"
 
 extern "C" void _PG_init(void)
 {
     MarkGUCPrefixReserved("denorm");
-    denorm::pg::created_rows_install_hook();
+    denorm::pg::statement_batch_install_hook();
 }

@@ -1,0 +1,119 @@
+// counter_apply.cpp — writes a statement batch to the target tables: every
+// non-zero change of every definition, sorted into one global order (target row,
+// then definition), each applied with its definition's prepared statement as the
+// target's owner. Layer: pg glue. Regime: PostgreSQL (C++ containers only behind
+// the batch's pointers; see statement_batch.hpp).
+#include "pg/statement_batch.hpp"
+
+extern "C" {
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+}
+
+#include <new>
+#include <string>
+
+#include "pg/key_encoding.hpp"
+
+namespace denorm::pg {
+namespace {
+
+bool numeric_is_zero(Datum n)
+{
+    return DatumGetInt32(DirectFunctionCall2(numeric_cmp, n, DirectFunctionCall1(numeric_in, CStringGetDatum("0")))) == 0;
+}
+
+bool is_zero(const CounterDef *def, const Accum &acc)
+{
+    if (!def->is_count && def->delta_kind == DeltaKind::Numeric) return acc.nval == 0 || numeric_is_zero(acc.nval);
+    return acc.ival == 0 && acc.fval == 0;
+}
+
+Datum delta_datum(const CounterDef *def, const Accum &acc)
+{
+    if (!def->is_count && def->delta_kind == DeltaKind::Float) return Float8GetDatum(acc.fval);
+    if (!def->is_count && def->delta_kind == DeltaKind::Numeric) return acc.nval;
+    return Int64GetDatum(acc.ival);
+}
+
+// (target, key in target-column order): the same target row encodes the same in
+// every definition, whatever the order of its source key.
+void encode_target_row(core::KeyEncoder *enc, const DefBatch *db, const Accum &acc)
+{
+    enc->clear();
+    Oid target = db->def->target;
+    enc->add_part(&target, sizeof target);
+    for (int i = 0; i < db->def->nkeys; i++) {
+        int k = db->def->key_order[i];
+        encode_key_datum(enc, acc.keys[k], db->typlen[k], db->typbyval[k]);
+    }
+}
+
+void collect_in_global_order(Batch *batch)
+{
+    core::ApplyOrder<Accum> *order = batch->order;
+    for (int i = 0; i < batch->ndefs; i++) {
+        DefBatch *db = &batch->defs[i];
+        db->deltas->for_each([batch, db, order, i](Accum &acc) {
+            if (is_zero(db->def, acc)) return;
+            encode_target_row(batch->encoder, db, acc);
+            order->add(batch->encoder->view(), i, &acc);
+        });
+    }
+    order->sort();
+}
+
+// Applies one change; returns true when create_missing inserted the target row
+// (its BEFORE INSERT initialiser then counted the whole statement already).
+bool apply_one(CounterDef *def, const Accum *acc)
+{
+    Datum values[INDEX_MAX_KEYS + 1];
+    values[0] = delta_datum(def, *acc);
+    for (int k = 0; k < def->nkeys; k++) values[k + 1] = acc->keys[k];
+    int rc = SPI_execute_plan(def->update_plan, values, nullptr, false, 0);
+    if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counter \"%s\" failed: %d", def->name, rc);
+    if (SPI_processed > 0 || !def->create_missing) return false;
+    rc = SPI_execute_plan(def->upsert_plan, values, nullptr, false, 0);
+    if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+        elog(ERROR, "denorm: insert for counter \"%s\" failed: %d", def->name, rc);
+    bool isnull;
+    return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+}  // namespace
+
+void apply_batch(Batch *batch)
+{
+    // Called from the ExecutorFinish hook too: no C++ exception may leave here.
+    bool failed = false;
+    try {
+        collect_in_global_order(batch);
+    } catch (const std::bad_alloc &) {
+        failed = true;
+    }
+    if (failed) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+    core::ApplyOrder<Accum> *order = batch->order;
+    if (order->size() == 0) return;
+
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid save_user;
+    int save_sec;
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    // Entries of one target row are adjacent: once a row was inserted by
+    // create_missing, the other definitions' changes to it are already counted.
+    const std::string *created_row = nullptr;
+    for (size_t i = 0; i < order->size(); i++) {
+        const auto &entry = order->at(i);
+        if (created_row && *created_row == entry.row) continue;
+        CounterDef *def = batch->defs[entry.definition].def;
+        SetUserIdAndSecContext(def->target_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+        bool created = apply_one(def, entry.item);
+        SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
+        created_row = created ? &entry.row : nullptr;
+    }
+    SPI_finish();
+}
+
+}  // namespace denorm::pg

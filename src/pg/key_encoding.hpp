@@ -1,0 +1,31 @@
+// key_encoding.hpp — a key datum's bytes for core::KeyEncoder: equal values of one
+// type give equal bytes (varlenas detoasted), so a key identifies its target row.
+// Layer: pg glue. Regime: PostgreSQL.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "fmgr.h"
+}
+
+#include <cstring>
+
+#include "core/delta_map.hpp"
+
+namespace denorm::pg {
+
+inline void encode_key_datum(core::KeyEncoder *enc, Datum d, int16 typlen, bool typbyval)
+{
+    if (typbyval) {
+        enc->add_part(&d, sizeof(Datum));
+    } else if (typlen == -1) {
+        struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+        enc->add_part(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+    } else if (typlen == -2) {
+        enc->add_part(DatumGetPointer(d), strlen(DatumGetCString(d)));
+    } else {
+        enc->add_part(DatumGetPointer(d), typlen);
+    }
+}
+
+}  // namespace denorm::pg

@@ -1,0 +1,62 @@
+// statement_batch.hpp — the counter changes of one statement, collected by every
+// statement trigger the statement fires (ON CONFLICT fires an INSERT and an UPDATE
+// trigger, MERGE up to three, data-modifying CTEs one per table) and applied once,
+// when the executor finishes the statement, in one global order (core/apply_order).
+// Applying per trigger call instead would lock target rows in several sorted runs,
+// and two such statements can deadlock.
+// Layer: pg glue. Regime: PostgreSQL; the C++ containers live on the heap, owned
+// by the batch's memory context (a reset callback deletes them).
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+}
+
+#include "core/apply_order.hpp"
+#include "core/delta_map.hpp"
+#include "pg/catalog.hpp"
+
+namespace denorm::pg {
+
+// Net change of one target key.
+struct Accum {
+    int64 ival = 0;         // count, or integer sum
+    double fval = 0;        // float sum
+    Datum nval = 0;         // numeric sum; 0 = none yet
+    Datum *keys = nullptr;  // source key datums, copied into the batch context
+};
+using Deltas = core::DeltaMap<Accum>;
+
+// One definition's changes within a batch.
+struct DefBatch {
+    CounterDef *def;        // cache entries live at least until transaction end
+    Deltas *deltas;
+    int16 *typlen;          // of the source key columns
+    bool *typbyval;
+};
+
+struct Batch {
+    MemoryContext context;  // keys, numerics, this struct
+    int ndefs;
+    int capacity;
+    DefBatch *defs;
+    core::KeyEncoder *encoder;
+    core::ApplyOrder<Accum> *order;
+    bool immediate;         // no enclosing ExecutorFinish seen: apply at the end of the trigger
+};
+
+void statement_batch_install_hook();
+
+// The batch of the statement whose triggers fire now.
+Batch *statement_batch();
+
+// The entry of `def` in `batch`, added on first use.
+DefBatch *batch_definition(Batch *batch, CounterDef *def);
+
+// For an immediate batch: applies it and frees it. No-op otherwise.
+void statement_batch_end_of_trigger(Batch *batch);
+
+// Writes a batch's changes to the targets (counter_apply.cpp).
+void apply_batch(Batch *batch);
+
+}  // namespace denorm::pg
