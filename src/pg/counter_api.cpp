@@ -20,61 +20,13 @@ extern "C" {
 }
 
 #include "pg/expression.hpp"
+#include "pg/privileges.hpp"
 
 using namespace denorm::pg;
 
 namespace {
 
-Oid owner_of(Oid relid)
-{
-    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-    if (!HeapTupleIsValid(tuple))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
-    Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
-    ReleaseSysCache(tuple);
-    return owner;
-}
-
-void require_owner(Oid relid, const char *what)
-{
-    if (!pg_class_ownercheck(relid, GetUserId()))
-        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                        errmsg("must be owner of %s table %s", what, get_rel_name(relid)),
-                        errhint("Only the owner of both the source and the target may define or drop a counter on them.")));
-}
-
-Oid extension_owner()
-{
-    Oid catalog = RangeVarGetRelid(makeRangeVar(pstrdup("denorm"), pstrdup("_definitions"), -1), NoLock, false);
-    return owner_of(catalog);
-}
-
-// Runs one statement as `role` (SPI must be connected). An error keeps its
-// SQLSTATE, message and hint but loses the CONTEXT lines of our internal
-// PL/pgSQL, which would only confuse the caller.
-void execute_as(Oid role, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
-{
-    Oid save_user;
-    int save_sec;
-    GetUserIdAndSecContext(&save_user, &save_sec);
-    MemoryContext caller_cxt = CurrentMemoryContext;
-    SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-    PG_TRY();
-    {
-        SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-    }
-    PG_CATCH();
-    {
-        SetUserIdAndSecContext(save_user, save_sec);
-        MemoryContextSwitchTo(caller_cxt);
-        ErrorData *edata = CopyErrorData();
-        FlushErrorState();
-        edata->context = nullptr;
-        ReThrowError(edata);
-    }
-    PG_END_TRY();
-    SetUserIdAndSecContext(save_user, save_sec);
-}
+const char *own_both = "Only the owner of both the source and the target may define or drop a counter on them.";
 
 // The caller's expression, parsed with the caller's search_path and stored as text
 // that means the same under any search_path (as pg_get_constraintdef shows a CHECK).
@@ -107,8 +59,8 @@ extern "C" Datum denorm_create_counter(PG_FUNCTION_ARGS)
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s must not be NULL", required[i])));
     Oid target = PG_GETARG_OID(1);
     Oid source = PG_GETARG_OID(3);
-    require_owner(target, "target");
-    require_owner(source, "source");
+    require_owner(target, "target", own_both);
+    require_owner(source, "source", own_both);
 
     Oid types[nargs] = {TEXTOID, REGCLASSOID, TEXTOID, REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID,
                         TEXTOID, TEXTOID,    BOOLOID, TEXTOID,     BOOLOID,      BOOLOID};
@@ -151,9 +103,9 @@ extern "C" Datum denorm_drop_counter(PG_FUNCTION_ARGS)
     if (SPI_processed == 1) {
         bool isnull;
         require_owner(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
-                      "target");
+                      "target", own_both);
         require_owner(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
-                      "source");
+                      "source", own_both);
     }
     execute_as(extension_owner(), "SELECT denorm._drop_counter($1, $2)", 2, types, values, nullptr);
     SPI_finish();

@@ -160,17 +160,21 @@ END $$;
 -- Recomputation. One set-based statement recomputes a target column from every
 -- definition that writes it (backfill, TRUNCATE of a source).
 -------------------------------------------------------------------------------
--- The SELECT giving, per source key, one definition's aggregate; key columns as k1..kn.
-CREATE FUNCTION denorm._aggregate_query(d denorm._definitions) RETURNS text
+-- The SELECT giving, per source key, one definition's aggregate (as x), its key as
+-- k1..kn in the order of keycols (target columns; definitions sharing a column key
+-- it by the same target columns, possibly from source columns in another order).
+CREATE FUNCTION denorm._aggregate_query(d denorm._definitions, keycols text[]) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     keys text := '';
     key_present text := '';
+    col text;
     i int;
 BEGIN
-    FOR i IN 1 .. pg_catalog.array_length(d.source_key, 1) LOOP
-        keys := keys || pg_catalog.format('%I AS k%s, ', d.source_key[i], i);
-        key_present := key_present || pg_catalog.format('%I IS NOT NULL AND ', d.source_key[i]);
+    FOR i IN 1 .. pg_catalog.array_length(keycols, 1) LOOP
+        col := d.source_key[pg_catalog.array_position(d.target_key, keycols[i])];
+        keys := keys || pg_catalog.format('%I AS k%s, ', col, i);
+        key_present := key_present || pg_catalog.format('%I IS NOT NULL AND ', col);
     END LOOP;
     RETURN pg_catalog.format('SELECT %s%s AS x FROM %s WHERE %s(%s) GROUP BY %s',
         keys,
@@ -181,40 +185,52 @@ BEGIN
         CASE WHEN d.filter IS NULL THEN 'true'
              ELSE pg_catalog.format('(%s) IS TRUE', denorm._deparse_expression(d.source, d.filter)) END,
         (SELECT pg_catalog.string_agg(g::text, ', ')
-           FROM pg_catalog.generate_series(1, pg_catalog.array_length(d.source_key, 1)) g));
+           FROM pg_catalog.generate_series(1, pg_catalog.array_length(keycols, 1)) g));
 END $$;
+
+-- The combined value of a target column for every key that has source rows:
+-- query yields k1..kn (in the order of keycols) and total.
+CREATE FUNCTION denorm._expected_query(target regclass, target_column text,
+                                       OUT query text, OUT keycols text[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d denorm._definitions;
+    parts text[] := '{}';
+    ks text;
+BEGIN
+    FOR d IN SELECT * FROM denorm._definitions x
+              WHERE x.target = _expected_query.target AND x.target_columns[1] = target_column
+                AND x.kind IN ('count', 'sum') ORDER BY x.name LOOP
+        keycols := coalesce(keycols, d.target_key);
+        parts := parts || denorm._aggregate_query(d, keycols);
+    END LOOP;
+    IF keycols IS NULL THEN
+        RETURN;
+    END IF;
+    ks := (SELECT pg_catalog.string_agg('k' || g, ', ')
+             FROM pg_catalog.generate_series(1, pg_catalog.array_length(keycols, 1)) g);
+    query := pg_catalog.format('SELECT %1$s, pg_catalog.sum(x) AS total FROM (%2$s) u GROUP BY %1$s',
+                               ks, pg_catalog.array_to_string(parts, ' UNION ALL '));
+END $$;
+
+-- "t.a = v.k1 AND t.b = v.k2" for keycols (a, b).
+CREATE FUNCTION denorm._key_join(keycols text[], t text, v text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I = %s.k%s', t, c, v, i), ' AND ' ORDER BY i)
+      FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, i)
+$$;
 
 -- Sets target_column of every target row to the combined value of its definitions.
 -- Returns the number of rows changed.
 CREATE FUNCTION denorm._recompute(target regclass, target_column text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    d denorm._definitions;
-    parts text[] := '{}';
-    keycols text[];
-    join_cond text;
-    absent text := '';
+    e record;
     n1 bigint;
     n2 bigint;
-    i int;
 BEGIN
-    FOR d IN SELECT * FROM denorm._definitions
-              WHERE _definitions.target = _recompute.target
-                AND _definitions.target_columns[1] = target_column
-                AND kind IN ('count', 'sum') ORDER BY name LOOP
-        keycols := d.target_key;  -- definitions sharing a column share its key columns' meaning
-        parts := parts || denorm._aggregate_query(d);
-        join_cond := '';
-        FOR i IN 1 .. pg_catalog.array_length(d.source_key, 1) LOOP
-            join_cond := join_cond || pg_catalog.format(' AND s.%I = t.%I', d.source_key[i], d.target_key[i]);
-        END LOOP;
-        absent := absent || pg_catalog.format(' AND NOT EXISTS (SELECT 1 FROM %s s WHERE %s%s)',
-            d.source,
-            CASE WHEN d.filter IS NULL THEN 'true'
-                 ELSE pg_catalog.format('(%s) IS TRUE', denorm._deparse_expression(d.source, d.filter)) END,
-            join_cond);
-    END LOOP;
-    IF keycols IS NULL THEN
+    e := denorm._expected_query(target, target_column);
+    IF e.keycols IS NULL THEN
         RETURN 0;
     END IF;
     -- Lock the target rows first, then recompute in new statements: a single
@@ -222,23 +238,162 @@ BEGIN
     -- then write a total from its older snapshot, losing that write
     -- (research/RELIABILITY.md F1).
     EXECUTE pg_catalog.format('SELECT 1 FROM %s t ORDER BY %s FOR UPDATE', target,
-        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(keycols) c));
-    join_cond := '';
-    FOR i IN 1 .. pg_catalog.array_length(keycols, 1) LOOP
-        join_cond := join_cond || pg_catalog.format(' AND t.%I = v.k%s', keycols[i], i);
-    END LOOP;
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(e.keycols) c));
     EXECUTE pg_catalog.format(
-        'UPDATE %1$s t SET %2$I = v.total FROM (SELECT %3$s, pg_catalog.sum(x) AS total FROM (%4$s) u GROUP BY %3$s) v '
-        'WHERE true%5$s AND t.%2$I IS DISTINCT FROM v.total',
-        target, target_column,
-        (SELECT pg_catalog.string_agg('k' || g, ', ') FROM pg_catalog.generate_series(1, pg_catalog.array_length(keycols, 1)) g),
-        pg_catalog.array_to_string(parts, ' UNION ALL '), join_cond);
+        'UPDATE %1$s t SET %2$I = v.total FROM (%3$s) v WHERE %4$s AND t.%2$I IS DISTINCT FROM v.total',
+        target, target_column, e.query, denorm._key_join(e.keycols, 't', 'v'));
     GET DIAGNOSTICS n1 = ROW_COUNT;
-    EXECUTE pg_catalog.format('UPDATE %1$s t SET %2$I = 0 WHERE t.%2$I IS DISTINCT FROM 0%3$s',
-        target, target_column, absent);
+    EXECUTE pg_catalog.format(
+        'UPDATE %1$s t SET %2$I = 0 WHERE t.%2$I IS DISTINCT FROM 0 AND NOT EXISTS (SELECT 1 FROM (%3$s) v WHERE %4$s)',
+        target, target_column, e.query, denorm._key_join(e.keycols, 't', 'v'));
     GET DIAGNOSTICS n2 = ROW_COUNT;
     RETURN n1 + n2;
 END $$;
+
+-------------------------------------------------------------------------------
+-- Reconciliation (SPEC §3).
+-------------------------------------------------------------------------------
+CREATE SEQUENCE denorm.reconcile_run_id_seq;
+CREATE TABLE denorm.reconcile_log (
+    run_id        bigint NOT NULL,
+    counter       text NOT NULL,
+    started_at    timestamptz NOT NULL,
+    finished_at   timestamptz NOT NULL,
+    rows_checked  bigint NOT NULL,
+    mismatches    bigint NOT NULL,
+    fixed         bigint NOT NULL,
+    duration_ms   double precision NOT NULL
+);
+CREATE INDEX ON denorm.reconcile_log (counter, started_at);
+CREATE TABLE denorm.reconcile_mismatches (
+    run_id    bigint NOT NULL,
+    counter   text NOT NULL,
+    key       jsonb NOT NULL,
+    stored    jsonb,
+    expected  jsonb,
+    fixed     boolean NOT NULL,
+    found_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX ON denorm.reconcile_mismatches (run_id);
+SELECT pg_catalog.pg_extension_config_dump('denorm.reconcile_log', '');
+SELECT pg_catalog.pg_extension_config_dump('denorm.reconcile_mismatches', '');
+SELECT pg_catalog.pg_extension_config_dump('denorm.reconcile_run_id_seq', '');
+GRANT SELECT ON denorm.reconcile_log, denorm.reconcile_mismatches TO PUBLIC;
+
+-- The combined value of target_column for the target row aliased `t`, by index
+-- probes of each source (what a fix writes, recomputed after the row is locked).
+CREATE FUNCTION denorm._expected_expr(target regclass, target_column text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d denorm._definitions;
+    expr text := '0';
+    cond text;
+    i int;
+BEGIN
+    FOR d IN SELECT * FROM denorm._definitions x
+              WHERE x.target = _expected_expr.target AND x.target_columns[1] = target_column
+                AND x.kind IN ('count', 'sum') ORDER BY x.name LOOP
+        cond := CASE WHEN d.filter IS NULL THEN 'true'
+                     ELSE pg_catalog.format('(%s) IS TRUE', denorm._deparse_expression(d.source, d.filter)) END;
+        FOR i IN 1 .. pg_catalog.array_length(d.source_key, 1) LOOP
+            cond := cond || pg_catalog.format(' AND %I = t.%I', d.source_key[i], d.target_key[i]);
+        END LOOP;
+        expr := expr || pg_catalog.format(' + coalesce((SELECT %s FROM %s WHERE %s), 0)::pg_catalog.numeric',
+            CASE WHEN d.kind = 'count' THEN 'pg_catalog.count(*)'
+                 ELSE pg_catalog.format('pg_catalog.sum(%s)', denorm._deparse_expression(d.source, d.value)) END,
+            d.source, cond);
+    END LOOP;
+    RETURN expr;
+END $$;
+
+-- Reconciles the column of one counter (with every definition sharing it). Runs
+-- as the target's owner (denorm.reconcile switches to it). Candidates come from one
+-- snapshot, where stored values and sources agree unless they drifted (writers
+-- change both in one transaction), so a report takes no lock. A fix then locks a
+-- batch of candidate rows in key order and recounts them in a new statement: a
+-- writer that committed meanwhile is seen, one still running waits for the lock
+-- and adds its change on top.
+CREATE FUNCTION denorm._reconcile_counter(counter_name text, fix boolean, batch_size integer)
+RETURNS TABLE(key jsonb, stored jsonb, expected jsonb, fixed boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d denorm._definitions;
+    e record;
+    col text;
+    coltype text;
+    key_json text;
+    key_list text;
+    key_from_json text;
+    candidates jsonb[];
+    batch jsonb;
+    n int;
+    i int;
+BEGIN
+    SELECT * INTO d FROM denorm._definitions x WHERE x.name = counter_name;
+    col := d.target_columns[1];
+    e := denorm._expected_query(d.target, col);
+    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO coltype FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = d.target AND a.attname = col;
+    SELECT 'pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format('%L, t.%I', c, c), ', ' ORDER BY o) || ')',
+           pg_catalog.string_agg(pg_catalog.format('t.%I', c), ', ' ORDER BY o),
+           pg_catalog.string_agg(pg_catalog.format('(j->>%L)::%s', c,
+               (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = d.target AND a.attname = c)), ', ' ORDER BY o)
+      INTO key_json, key_list, key_from_json
+      FROM pg_catalog.unnest(e.keycols) WITH ORDINALITY u(c, o);
+
+    IF NOT fix THEN
+        RETURN QUERY EXECUTE pg_catalog.format(
+            'SELECT %1$s, pg_catalog.to_jsonb(t.%2$I), pg_catalog.to_jsonb(coalesce(v.total, 0)::%3$s), false '
+            'FROM %4$s t LEFT JOIN (%5$s) v ON %6$s WHERE t.%2$I IS DISTINCT FROM coalesce(v.total, 0)::%3$s ORDER BY %7$s',
+            key_json, col, coltype, d.target, e.query, denorm._key_join(e.keycols, 't', 'v'), key_list);
+        RETURN;
+    END IF;
+
+    EXECUTE pg_catalog.format(
+        'SELECT pg_catalog.array_agg(%1$s ORDER BY %7$s) FROM %4$s t LEFT JOIN (%5$s) v ON %6$s '
+        'WHERE t.%2$I IS DISTINCT FROM coalesce(v.total, 0)::%3$s',
+        key_json, col, coltype, d.target, e.query, denorm._key_join(e.keycols, 't', 'v'), key_list)
+      INTO candidates;
+    n := coalesce(pg_catalog.cardinality(candidates), 0);
+    i := 1;
+    WHILE i <= n LOOP
+        batch := pg_catalog.to_jsonb(candidates[i : i + batch_size - 1]);
+        EXECUTE pg_catalog.format(
+            'SELECT 1 FROM %1$s t WHERE (%2$s) IN (SELECT %3$s FROM pg_catalog.jsonb_array_elements($1) j) '
+            'ORDER BY %2$s FOR UPDATE', d.target, key_list, key_from_json) USING batch;
+        RETURN QUERY EXECUTE pg_catalog.format(
+            'WITH x AS (SELECT t.ctid AS row_id, t.tableoid AS rel, %1$s AS key, pg_catalog.to_jsonb(t.%2$I) AS stored, '
+            '                  (%3$s)::%4$s AS expected '
+            '             FROM %5$s t WHERE (%6$s) IN (SELECT %7$s FROM pg_catalog.jsonb_array_elements($1) j)), '
+            '     d AS (SELECT * FROM x WHERE stored IS DISTINCT FROM pg_catalog.to_jsonb(expected)), '
+            '     u AS (UPDATE %5$s t SET %2$I = d.expected FROM d WHERE t.ctid = d.row_id AND t.tableoid = d.rel) '
+            'SELECT d.key, d.stored, pg_catalog.to_jsonb(d.expected), true FROM d ORDER BY d.key',
+            key_json, col, denorm._expected_expr(d.target, col), coltype, d.target, key_list, key_from_json) USING batch;
+        i := i + batch_size;
+    END LOOP;
+END $$;
+
+-- Records one counter's reconcile run (as the extension owner: the audit trail is
+-- not writable by the users whose counters it judges).
+CREATE FUNCTION denorm._log_reconcile(run_id bigint, counter text, started_at timestamptz,
+                                      rows_checked bigint, results jsonb) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO denorm.reconcile_mismatches (run_id, counter, key, stored, expected, fixed)
+    SELECT run_id, counter, r->'key', r->'stored', r->'expected', (r->>'fixed')::boolean
+      FROM pg_catalog.jsonb_array_elements(coalesce(results, '[]')) r;
+    INSERT INTO denorm.reconcile_log (run_id, counter, started_at, finished_at, rows_checked, mismatches, fixed, duration_ms)
+    SELECT run_id, counter, started_at, pg_catalog.clock_timestamp(), rows_checked,
+           pg_catalog.jsonb_array_length(coalesce(results, '[]')),
+           (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(coalesce(results, '[]')) r
+             WHERE (r->>'fixed')::boolean),
+           EXTRACT(epoch FROM pg_catalog.clock_timestamp() - started_at) * 1000;
+$$;
+REVOKE ALL ON FUNCTION denorm._log_reconcile(bigint, text, timestamptz, bigint, jsonb) FROM PUBLIC;
+
+CREATE FUNCTION denorm.reconcile(name text DEFAULT NULL, fix boolean DEFAULT true, batch_size integer DEFAULT 10000)
+    RETURNS TABLE(counter text, key jsonb, stored jsonb, expected jsonb, fixed boolean)
+    LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_reconcile';
 
 -- The query the target's BEFORE INSERT trigger runs for a new row: one output column
 -- per counter column of target, parameters $1..$n being the values of key_columns.
@@ -395,6 +550,15 @@ BEGIN
     PERFORM denorm._check_column_sharing(target_column, coltype, aggregate,
         ARRAY(SELECT d.kind FROM denorm._definitions d
                WHERE d.target = _create_counter.target AND d.target_columns[1] = target_column));
+
+    IF EXISTS (SELECT 1 FROM denorm._definitions d
+                WHERE d.target = _create_counter.target AND d.target_columns[1] = target_column
+                  AND (SELECT pg_catalog.array_agg(c ORDER BY c) FROM pg_catalog.unnest(d.target_key) c)
+                      IS DISTINCT FROM (SELECT pg_catalog.array_agg(c ORDER BY c) FROM pg_catalog.unnest(tkey) c)) THEN
+        RAISE EXCEPTION 'column "%" of % is already written by a counter keyed by other target columns', target_column, target
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Definitions sharing a column must match the same target key columns.';
+    END IF;
 
     INSERT INTO denorm._definitions (name, kind, target, target_columns, source, source_key, target_key,
                                      value, filter, create_missing, touch, deferred)
