@@ -658,3 +658,156 @@ END $$;
 CREATE EVENT TRIGGER denorm_ddl_command_end ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE') EXECUTE FUNCTION denorm._on_ddl_command_end();
 CREATE EVENT TRIGGER denorm_sql_drop ON sql_drop EXECUTE FUNCTION denorm._on_sql_drop();
+
+-------------------------------------------------------------------------------
+-- Scheduling through pg_cron (SPEC §3).
+-------------------------------------------------------------------------------
+CREATE FUNCTION denorm.schedule_reconcile(schedule text DEFAULT '0 3 * * *', name text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    command text := pg_catalog.format('SELECT pg_catalog.count(*) FROM denorm.reconcile(%s)',
+                                      coalesce(pg_catalog.quote_literal(name), 'NULL'));
+    job_name text := 'denorm-reconcile-' || coalesce(name, 'all');
+    job_id bigint;
+BEGIN
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'schedule must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF name IS NOT NULL AND NOT EXISTS (SELECT 1 FROM denorm._definitions d WHERE d.name = schedule_reconcile.name) THEN
+        RAISE EXCEPTION 'counter "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        -- The job runs as the caller, like the call itself would.
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job_id USING job_name, schedule, command;
+        RETURN job_id;
+    END IF;
+    -- pg_cron lives in one database (cron.database_name); from here it cannot be reached.
+    RAISE EXCEPTION 'pg_cron is not installed in database "%"', pg_catalog.current_database()
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = pg_catalog.format('Run this in %s: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+                  CASE WHEN pg_catalog.current_setting('cron.database_name', true) IS NULL
+                       THEN 'the database where pg_cron is installed (cron.database_name)'
+                       ELSE pg_catalog.format('database %I, where pg_cron is installed',
+                                              pg_catalog.current_setting('cron.database_name', true)) END,
+                  job_name || '-' || pg_catalog.current_database(), schedule, command, pg_catalog.current_database());
+END $$;
+
+-------------------------------------------------------------------------------
+-- Health and advice (SPEC §6).
+-------------------------------------------------------------------------------
+-- The triggers a counter needs, with their state: on the source (and each partition)
+-- and on the target. enabled is 'O' when they fire in normal operation.
+CREATE FUNCTION denorm._counter_triggers(counter_name text)
+RETURNS TABLE(rel regclass, trigger_name text, enabled "char")
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH d AS (SELECT * FROM denorm._definitions WHERE name = counter_name),
+    wanted AS (
+        SELECT r.rel, t.trigger_name
+          FROM d, LATERAL (SELECT d.source AS rel UNION SELECT relid FROM pg_catalog.pg_partition_tree(d.source)) r,
+               pg_catalog.unnest(ARRAY['denorm_counter_insert', 'denorm_counter_update',
+                                       'denorm_counter_delete', 'denorm_counter_truncate']) t(trigger_name)
+        UNION ALL
+        SELECT d.target, 'denorm_counter_init' FROM d)
+    SELECT w.rel, w.trigger_name, g.tgenabled
+      FROM wanted w LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = w.rel AND g.tgname = w.trigger_name
+$$;
+
+CREATE FUNCTION denorm.health() RETURNS TABLE(component text, status text, detail text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d record;
+    broken text;
+    last record;
+BEGIN
+    component := 'shared_preload_libraries';
+    IF 'denorm' = ANY (pg_catalog.string_to_array(pg_catalog.replace(pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ',')) THEN
+        status := 'ok';
+        detail := 'denorm is preloaded';
+    ELSE
+        status := 'warning';
+        detail := 'denorm is not in shared_preload_libraries: counters are exact, but a backend''s first statement '
+                  'that loads the library applies its changes per trigger instead of once per statement';
+    END IF;
+    RETURN NEXT;
+
+    component := 'session_replication_role';
+    IF pg_catalog.current_setting('session_replication_role') = 'origin' THEN
+        status := 'ok';
+        detail := 'origin: counter triggers fire';
+    ELSE
+        status := 'warning';
+        detail := pg_catalog.format('%s in this session: writes made with it do not maintain counters; '
+                                    'run SELECT * FROM denorm.reconcile() afterwards',
+                                    pg_catalog.current_setting('session_replication_role'));
+    END IF;
+    RETURN NEXT;
+
+    FOR d IN SELECT x.name, x.target, x.target_columns[1] AS col FROM denorm._definitions x ORDER BY x.name LOOP
+        component := 'counter ' || d.name;
+        SELECT pg_catalog.string_agg(pg_catalog.format('%s on %s %s', t.trigger_name, t.rel,
+                   CASE WHEN t.enabled IS NULL THEN 'is missing' ELSE 'is disabled' END), '; ' ORDER BY t.rel::text, t.trigger_name)
+          INTO broken FROM denorm._counter_triggers(d.name) t WHERE t.enabled IS DISTINCT FROM 'O';
+        IF broken IS NOT NULL THEN
+            status := 'critical';
+            detail := broken || ': the counter is not maintained (denorm.advise() says how to repair it)';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        -- Definitions sharing a column are reconciled together, under one name.
+        SELECT l.* INTO last FROM denorm.reconcile_log l
+         WHERE l.counter IN (SELECT x.name FROM denorm._definitions x WHERE x.target = d.target AND x.target_columns[1] = d.col)
+         ORDER BY l.finished_at DESC LIMIT 1;
+        IF last IS NULL THEN
+            status := 'warning';
+            detail := pg_catalog.format('never reconciled: SELECT * FROM denorm.reconcile(%L, fix => false)', d.name);
+        ELSIF last.mismatches > 0 THEN
+            status := 'warning';
+            detail := pg_catalog.format('last reconcile %s s ago found %s mismatches and fixed %s',
+                          pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() - last.finished_at)), last.mismatches, last.fixed);
+        ELSE
+            status := 'ok';
+            detail := pg_catalog.format('last reconcile %s s ago: %s rows, no mismatch',
+                          pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() - last.finished_at)), last.rows_checked);
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+
+CREATE FUNCTION denorm.advise() RETURNS TABLE(object text, problem text, suggestion text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d record;
+    t record;
+BEGIN
+    FOR d IN SELECT * FROM denorm._definitions ORDER BY name LOOP
+        -- reconcile's recount and a new target row's initial value probe the source by key.
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index x
+             WHERE x.indrelid = d.source AND x.indpred IS NULL
+               AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname)
+                      FROM pg_catalog.pg_attribute a
+                     WHERE a.attrelid = d.source
+                       AND a.attnum = ANY ((x.indkey::int2[])[0 : pg_catalog.cardinality(d.source_key) - 1]))
+                   = (SELECT pg_catalog.array_agg(c ORDER BY c) FROM pg_catalog.unnest(d.source_key) c)) THEN
+            object := d.source::text;
+            problem := pg_catalog.format('no index on (%s): counter %s recounts a key by scanning the table',
+                                         pg_catalog.array_to_string(d.source_key, ', '), d.name);
+            suggestion := pg_catalog.format('CREATE INDEX CONCURRENTLY ON %s (%s);', d.source,
+                              (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(d.source_key) c));
+            RETURN NEXT;
+        END IF;
+        FOR t IN SELECT * FROM denorm._counter_triggers(d.name) x WHERE x.enabled IS DISTINCT FROM 'O'
+                  ORDER BY x.rel::text, x.trigger_name LOOP
+            object := pg_catalog.format('trigger %s on %s', t.trigger_name, t.rel);
+            IF t.enabled IS NULL THEN
+                problem := pg_catalog.format('missing: counter %s is not maintained', d.name);
+                suggestion := pg_catalog.format('SELECT denorm.drop_counter(%L); then create it again with denorm.create_counter(...)', d.name);
+            ELSE
+                problem := pg_catalog.format('disabled: counter %s is not maintained', d.name);
+                suggestion := pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER %I; SELECT * FROM denorm.reconcile(%L);',
+                                                t.rel, t.trigger_name, d.name);
+            END IF;
+            RETURN NEXT;
+        END LOOP;
+    END LOOP;
+END $$;
