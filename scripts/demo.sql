@@ -109,3 +109,25 @@ WHERE (s.project_count, s.active_projects, s.total_proof_score)
 \x on
 SELECT * FROM denorm.counters ORDER BY name;
 \x off
+
+\echo
+\echo '== 10. Drift: a bulk load with triggers off (as pg_restore --disable-triggers does) and a hand edit'
+SET session_replication_role = replica;
+INSERT INTO projects (id, user_id, proof_score) VALUES (5, 1, 50), (6, 2, 60);
+RESET session_replication_role;
+UPDATE user_dashboard_stats SET project_count = 100 WHERE user_id = 2;
+
+\echo
+\echo '== 11. reconcile(fix => false) reports it; health() flags what was never reconciled'
+SELECT * FROM denorm.reconcile(fix => false);
+SELECT * FROM denorm.health();
+
+\echo
+\echo '== 12. reconcile() fixes it (safe while writers run) and keeps an audit trail'
+SELECT * FROM denorm.reconcile();
+SELECT counter, rows_checked, mismatches, fixed FROM denorm.reconcile_log ORDER BY run_id, counter;
+SELECT * FROM denorm.reconcile(fix => false);
+
+\echo
+\echo '== 13. advise(): what to index or repair'
+SELECT * FROM denorm.advise();

@@ -779,8 +779,9 @@ DECLARE
     d record;
     t record;
 BEGIN
-    FOR d IN SELECT * FROM denorm._definitions ORDER BY name LOOP
-        -- reconcile's recount and a new target row's initial value probe the source by key.
+    -- reconcile's recount and a new target row's initial value probe the source by key.
+    FOR d IN SELECT x.source, x.source_key, pg_catalog.string_agg(x.name, ', ' ORDER BY x.name) AS names
+               FROM denorm._definitions x GROUP BY x.source, x.source_key ORDER BY x.source::text, x.source_key LOOP
         IF NOT EXISTS (
             SELECT 1 FROM pg_catalog.pg_index x
              WHERE x.indrelid = d.source AND x.indpred IS NULL
@@ -790,12 +791,14 @@ BEGIN
                        AND a.attnum = ANY ((x.indkey::int2[])[0 : pg_catalog.cardinality(d.source_key) - 1]))
                    = (SELECT pg_catalog.array_agg(c ORDER BY c) FROM pg_catalog.unnest(d.source_key) c)) THEN
             object := d.source::text;
-            problem := pg_catalog.format('no index on (%s): counter %s recounts a key by scanning the table',
-                                         pg_catalog.array_to_string(d.source_key, ', '), d.name);
+            problem := pg_catalog.format('no index on (%s): reconcile and new target rows of %s scan the table',
+                                         pg_catalog.array_to_string(d.source_key, ', '), d.names);
             suggestion := pg_catalog.format('CREATE INDEX CONCURRENTLY ON %s (%s);', d.source,
                               (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(d.source_key) c));
             RETURN NEXT;
         END IF;
+    END LOOP;
+    FOR d IN SELECT x.name FROM denorm._definitions x ORDER BY x.name LOOP
         FOR t IN SELECT * FROM denorm._counter_triggers(d.name) x WHERE x.enabled IS DISTINCT FROM 'O'
                   ORDER BY x.rel::text, x.trigger_name LOOP
             object := pg_catalog.format('trigger %s on %s', t.trigger_name, t.rel);
