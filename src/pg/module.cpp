@@ -1,17 +1,90 @@
-// module.cpp — the library's entry: PG_MODULE_MAGIC and _PG_init (GUC prefix,
-// executor hook). Layer: pg glue. Regime: PostgreSQL.
+// module.cpp — the library's entry: PG_MODULE_MAGIC, the GUCs, and (when preloaded)
+// shared memory and the launcher. Layer: pg glue. Regime: PostgreSQL.
 extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
 #include "utils/guc.h"
 PG_MODULE_MAGIC;
 void _PG_init(void);
 }
 
+#include "pg/gucs.hpp"
+#include "pg/shared_state.hpp"
 #include "pg/statement_batch.hpp"
+
+namespace denorm::pg {
+
+bool guc_enabled = true;
+int guc_naptime_ms = 1000;
+int guc_refresh_lock_timeout_ms = 5000;
+int guc_log_retention_s = 7 * 24 * 3600;
+char *guc_databases = nullptr;
+
+void define_gucs()
+{
+    DefineCustomBoolVariable("denorm.enabled", "Whether the background worker refreshes registered views.", nullptr,
+                             &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("denorm.naptime", "Longest sleep of the background worker.", nullptr, &guc_naptime_ms, 1000,
+                            10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("denorm.refresh_lock_timeout", "lock_timeout of a materialized view refresh.", nullptr,
+                            &guc_refresh_lock_timeout_ms, 5000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("denorm.log_retention", "How long rows of denorm.refresh_log are kept.", nullptr,
+                            &guc_log_retention_s, 7 * 24 * 3600, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
+                            nullptr);
+    DefineCustomStringVariable("denorm.databases",
+                               "Databases the background worker serves (comma-separated; empty = every database "
+                               "where the extension is installed).",
+                               nullptr, &guc_databases, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    MarkGUCPrefixReserved("denorm");
+}
+
+namespace {
+
+shmem_request_hook_type previous_request = nullptr;
+shmem_startup_hook_type previous_startup = nullptr;
+
+void request_shmem()
+{
+    if (previous_request) previous_request();
+    shared_state_request();
+}
+
+void startup_shmem()
+{
+    if (previous_startup) previous_startup();
+    shared_state_startup();
+}
+
+void register_launcher()
+{
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof worker);
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = 5;
+    strlcpy(worker.bgw_library_name, "denorm", BGW_MAXLEN);
+    strlcpy(worker.bgw_function_name, "denorm_launcher_main", BGW_MAXLEN);
+    strlcpy(worker.bgw_name, "denorm launcher", BGW_MAXLEN);
+    strlcpy(worker.bgw_type, "denorm launcher", BGW_MAXLEN);
+    RegisterBackgroundWorker(&worker);
+}
+
+}  // namespace
+}  // namespace denorm::pg
 
 extern "C" void _PG_init(void)
 {
-    MarkGUCPrefixReserved("denorm");
-    denorm::pg::statement_batch_install_hook();
+    using namespace denorm::pg;
+    define_gucs();
+    statement_batch_install_hook();
+    if (!process_shared_preload_libraries_in_progress) return;  // everything but the worker works without it
+    previous_request = shmem_request_hook;
+    shmem_request_hook = request_shmem;
+    previous_startup = shmem_startup_hook;
+    shmem_startup_hook = startup_shmem;
+    register_launcher();
 }

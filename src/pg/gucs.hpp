@@ -1,0 +1,18 @@
+// gucs.hpp — denorm's configuration parameters (defined in module.cpp). Layer: pg glue.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+}
+
+namespace denorm::pg {
+
+extern bool guc_enabled;              // denorm.enabled: the worker refreshes
+extern int guc_naptime_ms;            // denorm.naptime: longest sleep of the worker
+extern int guc_refresh_lock_timeout_ms;  // denorm.refresh_lock_timeout
+extern int guc_log_retention_s;       // denorm.log_retention: refresh_log rows kept
+extern char *guc_databases;           // denorm.databases: comma list, empty = all
+
+void define_gucs();
+
+}  // namespace denorm::pg

@@ -1,0 +1,201 @@
+// mv_capture.cpp — change capture for registered materialized views: a statement
+// trigger on every table a view reads records, once per transaction and view, a
+// durable request row (insert-only, so writers never contend on a shared row), and
+// asks for the worker to be woken when the transaction commits. Also the request
+// and backoff helpers the SQL side calls.
+// Layer: pg glue. Regime: PostgreSQL.
+extern "C" {
+#include "postgres.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+}
+
+#include "core/refresh_scheduler.hpp"
+#include "pg/catalog.hpp"
+#include "pg/privileges.hpp"
+#include "pg/shared_state.hpp"
+
+namespace denorm::pg {
+namespace {
+
+// Per backend: source table -> registered views reading it (rebuilt after any
+// relcache invalidation of the table; register/unregister_mv send one).
+struct SourceViews {
+    Oid relid;
+    bool valid;
+    int nviews;
+    Oid *views;  // in CacheMemoryContext
+};
+HTAB *views_by_source = nullptr;
+
+// Per transaction: views already requested. Cleared at transaction end and at
+// subtransaction abort (the request rows of the aborted part are gone).
+HTAB *requested = nullptr;
+bool callbacks_registered = false;
+
+void on_relcache(Datum, Oid relid)
+{
+    if (!views_by_source) return;
+    HASH_SEQ_STATUS status;
+    hash_seq_init(&status, views_by_source);
+    while (auto *entry = static_cast<SourceViews *>(hash_seq_search(&status)))
+        if (relid == InvalidOid || entry->relid == relid) entry->valid = false;
+}
+
+void on_xact(XactEvent event, void *)
+{
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
+        event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+        requested = nullptr;  // lived in TopTransactionContext
+}
+
+void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
+{
+    if (event == SUBXACT_EVENT_ABORT_SUB) requested = nullptr;  // re-request later: a duplicate is harmless
+}
+
+void register_callbacks()
+{
+    if (callbacks_registered) return;
+    CacheRegisterRelcacheCallback(on_relcache, (Datum) 0);
+    RegisterXactCallback(on_xact, nullptr);
+    RegisterSubXactCallback(on_subxact, nullptr);
+    callbacks_registered = true;
+}
+
+SourceViews *views_of(Oid relid)
+{
+    if (!views_by_source) {
+        HASHCTL ctl;
+        memset(&ctl, 0, sizeof ctl);
+        ctl.keysize = sizeof(Oid);
+        ctl.entrysize = sizeof(SourceViews);
+        ctl.hcxt = CacheMemoryContext;
+        views_by_source = hash_create("denorm views by source", 32, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    }
+    bool found;
+    auto *entry = static_cast<SourceViews *>(hash_search(views_by_source, &relid, HASH_ENTER, &found));
+    if (found && entry->valid) return entry;
+    if (found && entry->views) pfree(entry->views);
+    entry->views = nullptr;
+    entry->nviews = 0;
+    entry->valid = true;
+    Oid types[1] = {OIDOID};
+    Datum values[1] = {ObjectIdGetDatum(relid)};
+    SPI_execute_with_args("SELECT mv::pg_catalog.oid FROM denorm._mv_registry "
+                          "WHERE $1::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (sources)",
+                          1, types, values, nullptr, true, 0);
+    entry->nviews = static_cast<int>(SPI_processed);
+    entry->views = static_cast<Oid *>(MemoryContextAlloc(CacheMemoryContext, sizeof(Oid) * (entry->nviews + 1)));
+    for (int i = 0; i < entry->nviews; i++) {
+        bool isnull;
+        entry->views[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+    }
+    return entry;
+}
+
+bool already_requested(Oid mv)
+{
+    if (!requested) {
+        HASHCTL ctl;
+        memset(&ctl, 0, sizeof ctl);
+        ctl.keysize = sizeof(Oid);
+        ctl.entrysize = sizeof(Oid);
+        ctl.hcxt = TopTransactionContext;
+        requested = hash_create("denorm requested views", 8, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    }
+    bool found;
+    hash_search(requested, &mv, HASH_ENTER, &found);
+    return found;
+}
+
+// Inserts the request rows as the extension owner (writers need no right on them).
+void insert_requests(Oid *views, int n)
+{
+    Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * (n + 1)));
+    for (int i = 0; i < n; i++) elems[i] = ObjectIdGetDatum(views[i]);
+    ArrayType *array = construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+    Oid types[1] = {OIDARRAYOID};
+    Datum values[1] = {PointerGetDatum(array)};
+    execute_as(extension_owner(),
+               "INSERT INTO denorm._mv_requests (mv) SELECT pg_catalog.unnest($1)::pg_catalog.regclass", 1, types,
+               values, nullptr);
+    wake_at_commit(false);
+}
+
+}  // namespace
+
+// Requests a refresh of the given views in this transaction (once per view).
+void request_refresh_of(Oid *views, int n)
+{
+    Oid *fresh = static_cast<Oid *>(palloc(sizeof(Oid) * (n + 1)));
+    int nfresh = 0;
+    for (int i = 0; i < n; i++)
+        if (!already_requested(views[i])) fresh[nfresh++] = views[i];
+    if (nfresh > 0) insert_requests(fresh, nfresh);
+}
+
+}  // namespace denorm::pg
+
+using namespace denorm::pg;
+
+extern "C" {
+PG_FUNCTION_INFO_V1(denorm_mv_capture_trigger);
+PG_FUNCTION_INFO_V1(denorm_request);
+PG_FUNCTION_INFO_V1(denorm_failure_backoff);
+PG_FUNCTION_INFO_V1(denorm_wake_launcher);
+}
+
+// _wake_launcher(): CREATE EXTENSION calls it so the new database gets its worker
+// as soon as the extension is committed, not at the launcher's next look.
+extern "C" Datum denorm_wake_launcher(PG_FUNCTION_ARGS)
+{
+    wake_at_commit(true);
+    PG_RETURN_VOID();
+}
+
+extern "C" Datum denorm_mv_capture_trigger(PG_FUNCTION_ARGS)
+{
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("denorm._mv_capture_trigger() can only be called as a trigger")));
+    auto *td = reinterpret_cast<TriggerData *>(fcinfo->context);
+    register_callbacks();
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    SourceViews *entry = views_of(partition_root(RelationGetRelid(td->tg_relation)));
+    int n = entry->nviews;
+    Oid *views = static_cast<Oid *>(palloc(sizeof(Oid) * (n + 1)));
+    memcpy(views, entry->views, sizeof(Oid) * n);
+    if (n > 0) request_refresh_of(views, n);
+    SPI_finish();
+    return PointerGetDatum(nullptr);
+}
+
+// _request(mv): called by SQL (SPI connected by the caller's function manager).
+extern "C" Datum denorm_request(PG_FUNCTION_ARGS)
+{
+    register_callbacks();
+    Oid mv = PG_GETARG_OID(0);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    request_refresh_of(&mv, 1);
+    SPI_finish();
+    PG_RETURN_VOID();
+}
+
+extern "C" Datum denorm_failure_backoff(PG_FUNCTION_ARGS)
+{
+    denorm::core::Micros wait = denorm::core::failure_backoff(PG_GETARG_INT32(0));
+    auto *result = static_cast<Interval *>(palloc0(sizeof(Interval)));
+    result->time = wait;  // TimeOffset is in microseconds
+    PG_RETURN_INTERVAL_P(result);
+}

@@ -1,0 +1,238 @@
+// mv_refresh.cpp — see mv_refresh.hpp; also the SQL-callable register_mv,
+// unregister_mv, request_refresh, refresh_now and run_pending, which check the
+// caller's rights and run the PL/pgSQL implementations as the extension's owner.
+// Layer: pg glue. Regime: PostgreSQL.
+#include "pg/mv_refresh.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+}
+
+#include <new>
+
+#include "pg/gucs.hpp"
+#include "pg/privileges.hpp"
+
+namespace denorm::pg {
+
+namespace {
+
+core::Micros interval_micros(Datum d)
+{
+    const Interval *iv = DatumGetIntervalP(d);
+    return iv->time + (static_cast<int64>(iv->day) + static_cast<int64>(iv->month) * 30) * USECS_PER_DAY;
+}
+
+}  // namespace
+
+Oid *due_views(int *n, core::Micros longest, core::Micros *sleep)
+{
+    if (SPI_execute("SELECT mv::pg_catalog.oid, debounce, max_delay, reads_views::pg_catalog.oid[], "
+                    "consecutive_failures, next_attempt_at, first_request_at, last_request_at FROM denorm._mv_pending()",
+                    true, 0) != SPI_OK_SELECT)
+        elog(ERROR, "could not read denorm._mv_pending()");
+    int count = static_cast<int>(SPI_processed);
+    Oid *oids = static_cast<Oid *>(palloc(sizeof(Oid) * (count + 1)));
+    Oid *result = static_cast<Oid *>(palloc(sizeof(Oid) * (count + 1)));
+    bool *due = static_cast<bool *>(palloc0(sizeof(bool) * (count + 1)));
+    core::Micros now = GetCurrentTimestamp();
+    *n = 0;
+    bool out_of_memory = false;
+    try {
+        // The C++ containers live only in this block; the calls in it that could
+        // raise an error (reading SPI values) do not fail for these well-typed rows.
+        std::vector<core::ViewTiming> timings(count);
+        std::vector<std::vector<int>> reads(count);
+        std::vector<std::vector<Oid>> read_oids(count);
+        for (int i = 0; i < count; i++) {
+            HeapTuple row = SPI_tuptable->vals[i];
+            TupleDesc desc = SPI_tuptable->tupdesc;
+            bool isnull;
+            oids[i] = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
+            timings[i].debounce = interval_micros(SPI_getbinval(row, desc, 2, &isnull));
+            timings[i].max_delay = interval_micros(SPI_getbinval(row, desc, 3, &isnull));
+            Datum *elems;
+            int nelems;
+            deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(row, desc, 4, &isnull)), OIDOID, sizeof(Oid), true,
+                              TYPALIGN_INT, &elems, nullptr, &nelems);
+            for (int e = 0; e < nelems; e++) read_oids[i].push_back(DatumGetObjectId(elems[e]));
+            timings[i].consecutive_failures = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
+            Datum next = SPI_getbinval(row, desc, 6, &isnull);
+            if (!isnull) timings[i].next_attempt = DatumGetTimestampTz(next);
+            Datum first = SPI_getbinval(row, desc, 7, &isnull);
+            if (!isnull) timings[i].first_change = DatumGetTimestampTz(first);
+            Datum last = SPI_getbinval(row, desc, 8, &isnull);
+            if (!isnull) timings[i].last_change = DatumGetTimestampTz(last);
+        }
+        for (int i = 0; i < count; i++)
+            for (Oid r : read_oids[i])
+                for (int j = 0; j < count; j++)
+                    if (oids[j] == r) reads[i].push_back(j);
+        auto order = core::refresh_order(reads);
+        std::vector<int> sequence;
+        if (order) sequence = *order;
+        else for (int i = 0; i < count; i++) sequence.push_back(i);  // a cycle: listing order
+        for (int i : sequence)
+            if (core::refresh_is_due(timings[i], now)) {
+                result[(*n)++] = oids[i];
+                due[i] = true;
+            }
+        *sleep = core::sleep_until_next(timings, now, longest);
+    } catch (const std::bad_alloc &) {
+        out_of_memory = true;
+    }
+    if (out_of_memory) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+    return result;
+}
+
+bool refresh_one(Oid mv, int64 *row_count)
+{
+    char timeout[32];
+    snprintf(timeout, sizeof timeout, "%d", guc_refresh_lock_timeout_ms);
+    int nest = NewGUCNestLevel();
+    (void) set_config_option("lock_timeout", timeout, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+    Oid types[1] = {REGCLASSOID};
+    Datum values[1] = {ObjectIdGetDatum(mv)};
+    if (SPI_execute_with_args("SELECT denorm._refresh($1)", 1, types, values, nullptr, false, 0) != SPI_OK_SELECT)
+        elog(ERROR, "could not run denorm._refresh()");
+    bool isnull;
+    Datum rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    AtEOXact_GUC(true, nest);
+    if (row_count) *row_count = isnull ? 0 : DatumGetInt64(rows);
+    return !isnull;
+}
+
+}  // namespace denorm::pg
+
+using namespace denorm::pg;
+
+namespace {
+
+const char *own_view = "Only the owner of a materialized view may register, unregister or refresh it.";
+
+Oid as_extension_owner_begin(Oid *save_user, int *save_sec)
+{
+    GetUserIdAndSecContext(save_user, save_sec);
+    Oid owner = extension_owner();
+    SetUserIdAndSecContext(owner, *save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    return owner;
+}
+
+}  // namespace
+
+extern "C" {
+PG_FUNCTION_INFO_V1(denorm_register_mv);
+PG_FUNCTION_INFO_V1(denorm_unregister_mv);
+PG_FUNCTION_INFO_V1(denorm_request_refresh);
+PG_FUNCTION_INFO_V1(denorm_refresh_now);
+PG_FUNCTION_INFO_V1(denorm_run_pending);
+}
+
+// register_mv(mv, debounce, max_delay, depends_on, concurrently)
+extern "C" Datum denorm_register_mv(PG_FUNCTION_ARGS)
+{
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("mv must not be NULL")));
+    require_owner(PG_GETARG_OID(0), "materialized view", own_view);
+    Oid types[5] = {REGCLASSOID, INTERVALOID, INTERVALOID, REGCLASSARRAYOID, BOOLOID};
+    Datum values[5];
+    char nulls[6];
+    for (int i = 0; i < 5; i++) {
+        values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+        nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+    }
+    nulls[5] = '\0';
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    execute_as(extension_owner(), "SELECT denorm._register_mv($1, $2, $3, $4, $5)", 5, types, values, nulls);
+    SPI_finish();
+    PG_RETURN_VOID();
+}
+
+extern "C" Datum denorm_unregister_mv(PG_FUNCTION_ARGS)
+{
+    require_owner(PG_GETARG_OID(0), "materialized view", own_view);
+    Oid types[2] = {REGCLASSOID, BOOLOID};
+    Datum values[2] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)};
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    execute_as(extension_owner(), "SELECT denorm._unregister_mv($1, $2)", 2, types, values, nullptr);
+    SPI_finish();
+    PG_RETURN_VOID();
+}
+
+namespace {
+void require_registered(Oid mv)
+{
+    Oid types[1] = {OIDOID};
+    Datum values[1] = {ObjectIdGetDatum(mv)};
+    SPI_execute_with_args("SELECT 1 FROM denorm._mv_registry WHERE mv::pg_catalog.oid OPERATOR(pg_catalog.=) $1", 1,
+                          types, values, nullptr, true, 1);
+    if (SPI_processed == 0)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("materialized view %s is not registered", get_rel_name(mv)),
+                        errhint("Register it with denorm.register_mv().")));
+}
+}  // namespace
+
+extern "C" Datum denorm_request_refresh(PG_FUNCTION_ARGS)
+{
+    Oid mv = PG_GETARG_OID(0);
+    require_owner(mv, "materialized view", own_view);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    require_registered(mv);
+    Oid types[1] = {REGCLASSOID};
+    Datum values[1] = {ObjectIdGetDatum(mv)};
+    execute_as(extension_owner(), "SELECT denorm._request($1)", 1, types, values, nullptr);
+    SPI_finish();
+    PG_RETURN_VOID();
+}
+
+extern "C" Datum denorm_refresh_now(PG_FUNCTION_ARGS)
+{
+    Oid mv = PG_GETARG_OID(0);
+    require_owner(mv, "materialized view", own_view);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    require_registered(mv);
+    Oid save_user;
+    int save_sec;
+    as_extension_owner_begin(&save_user, &save_sec);
+    int64 rows;
+    bool ok = refresh_one(mv, &rows);
+    SetUserIdAndSecContext(save_user, save_sec);
+    SPI_finish();
+    if (!ok) PG_RETURN_NULL();  // the WARNING and refresh_log say why
+    PG_RETURN_INT64(rows);
+}
+
+// run_pending(): every due refresh, in this session (setups without the worker,
+// e.g. from pg_cron every minute). Views that fall due because a view they read was
+// just refreshed (debounce 0) are refreshed in the same call.
+extern "C" Datum denorm_run_pending(PG_FUNCTION_ARGS)
+{
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid save_user;
+    int save_sec;
+    as_extension_owner_begin(&save_user, &save_sec);
+    int done = 0;
+    for (int pass = 0; pass < 100; pass++) {
+        int n;
+        denorm::core::Micros sleep;
+        Oid *due = due_views(&n, 0, &sleep);
+        if (n == 0) break;
+        int completed = 0;
+        for (int i = 0; i < n; i++) completed += refresh_one(due[i], nullptr) ? 1 : 0;
+        done += completed;
+        if (completed == 0) break;  // only failures: they wait for their backoff
+    }
+    SetUserIdAndSecContext(save_user, save_sec);
+    SPI_finish();
+    PG_RETURN_INT32(done);
+}

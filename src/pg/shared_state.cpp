@@ -1,0 +1,91 @@
+// shared_state.cpp — see shared_state.hpp. Layer: pg glue. Regime: PostgreSQL.
+#include "pg/shared_state.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+}
+
+namespace denorm::pg {
+namespace {
+
+SharedState *state = nullptr;
+bool wake_worker_at_commit = false;
+bool wake_launcher_at_commit = false;
+bool callback_registered = false;
+
+void set_latch_of(int procno)
+{
+    if (procno >= 0 && procno < static_cast<int>(ProcGlobal->allProcCount))
+        SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+}
+
+// Commit callbacks must not fail: only SetLatch here (research F18).
+void on_xact(XactEvent event, void *)
+{
+    if (event == XACT_EVENT_COMMIT) {
+        if (wake_worker_at_commit) wake_worker(MyDatabaseId);
+        if (wake_launcher_at_commit) wake_launcher();
+    }
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
+        event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT) {
+        wake_worker_at_commit = false;
+        wake_launcher_at_commit = false;
+    }
+}
+
+}  // namespace
+
+SharedState *shared_state() { return state; }
+
+void shared_state_request() { RequestAddinShmemSpace(MAXALIGN(sizeof(SharedState))); }
+
+void shared_state_startup()
+{
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found;
+    state = static_cast<SharedState *>(ShmemInitStruct("denorm", sizeof(SharedState), &found));
+    if (!found) {
+        memset(state, 0, sizeof(SharedState));
+        SpinLockInit(&state->mutex);
+        state->launcher_procno = -1;
+        for (auto &slot : state->slots) slot.worker_procno = -1;
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+void wake_worker(Oid dbid)
+{
+    if (!state) return;
+    int procno = -1;
+    SpinLockAcquire(&state->mutex);
+    for (auto &slot : state->slots)
+        if (slot.state != DbState::Free && slot.dbid == dbid) procno = slot.worker_procno;
+    SpinLockRelease(&state->mutex);
+    set_latch_of(procno);
+}
+
+void wake_launcher()
+{
+    if (!state) return;
+    SpinLockAcquire(&state->mutex);
+    int procno = state->launcher_procno;
+    SpinLockRelease(&state->mutex);
+    set_latch_of(procno);
+}
+
+void wake_at_commit(bool launcher)
+{
+    if (!callback_registered) {
+        RegisterXactCallback(on_xact, nullptr);
+        callback_registered = true;
+    }
+    wake_worker_at_commit = true;
+    wake_launcher_at_commit = wake_launcher_at_commit || launcher;
+}
+
+}  // namespace denorm::pg

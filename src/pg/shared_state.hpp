@@ -1,0 +1,47 @@
+// shared_state.hpp — the little shared memory denorm needs (only when preloaded):
+// the launcher's and each database worker's latch, so a commit that requested a
+// refresh can wake the worker at once, and per-database worker state for the
+// launcher. Everything durable lives in tables; this is rebuilt after a crash.
+// Layer: pg glue. Regime: PostgreSQL.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+}
+
+namespace denorm::pg {
+
+constexpr int kMaxDatabases = 64;
+
+enum class DbState : int { Free = 0, Unknown, Installed, NotInstalled, Running };
+
+struct DbSlot {
+    Oid dbid;
+    DbState state;
+    int worker_procno;     // -1 when no worker is in its loop
+    TimestampTz probed_at;
+};
+
+struct SharedState {
+    slock_t mutex;
+    int launcher_procno;   // -1 when no launcher
+    DbSlot slots[kMaxDatabases];
+};
+
+// NULL unless denorm is in shared_preload_libraries.
+SharedState *shared_state();
+
+void shared_state_request();   // shmem_request_hook
+void shared_state_startup();   // shmem_startup_hook
+
+// Wakes the worker of the current database / the launcher (no-op without shared memory).
+void wake_worker(Oid dbid);
+void wake_launcher();
+
+// Asks for the current database's worker (and the launcher) to be woken when this
+// transaction commits; nothing happens if it aborts.
+void wake_at_commit(bool launcher);
+
+}  // namespace denorm::pg
