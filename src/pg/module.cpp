@@ -6,6 +6,10 @@ extern "C" {
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 PG_MODULE_MAGIC;
 void _PG_init(void);
@@ -45,6 +49,33 @@ void define_gucs()
 namespace {
 
 shmem_request_hook_type previous_request = nullptr;
+ProcessUtility_hook_type previous_utility = nullptr;
+
+const char *template_of(CreatedbStmt *stmt)
+{
+    ListCell *cell;
+    foreach (cell, stmt->options) {
+        auto *option = static_cast<DefElem *>(lfirst(cell));
+        if (strcmp(option->defname, "template") == 0) return defGetString(option);
+    }
+    return nullptr;
+}
+
+// Before DROP DATABASE or a copy of a database, its worker must be gone.
+void utility_hook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilityContext context,
+                  ParamListInfo params, QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)
+{
+    Node *tree = pstmt->utilityStmt;
+    if (IsA(tree, DropdbStmt))
+        stop_worker_for(get_database_oid(reinterpret_cast<DropdbStmt *>(tree)->dbname, true));
+    else if (IsA(tree, CreatedbStmt))
+        if (const char *name = template_of(reinterpret_cast<CreatedbStmt *>(tree)))
+            stop_worker_for(get_database_oid(name, true));
+    if (previous_utility)
+        previous_utility(pstmt, query, read_only, context, params, env, dest, qc);
+    else
+        standard_ProcessUtility(pstmt, query, read_only, context, params, env, dest, qc);
+}
 shmem_startup_hook_type previous_startup = nullptr;
 
 void request_shmem()
@@ -86,5 +117,7 @@ extern "C" void _PG_init(void)
     shmem_request_hook = request_shmem;
     previous_startup = shmem_startup_hook;
     shmem_startup_hook = startup_shmem;
+    previous_utility = ProcessUtility_hook;
+    ProcessUtility_hook = utility_hook;
     register_launcher();
 }

@@ -44,4 +44,8 @@ void wake_launcher();
 // transaction commits; nothing happens if it aborts.
 void wake_at_commit(bool launcher);
 
+// Stops the worker of dbid before DROP DATABASE / CREATE DATABASE ... TEMPLATE
+// (worker.cpp); the launcher leaves the database alone for a few seconds.
+void stop_worker_for(Oid dbid);
+
 }  // namespace denorm::pg

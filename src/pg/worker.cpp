@@ -74,7 +74,11 @@ bool extension_installed()
 
 void clear_worker_latch(int, Datum arg)
 {
-    set_state(DatumGetObjectId(arg), DbState::Installed, -1);
+    // Only the latch: the state says whether the launcher should start it again.
+    SharedState *state = shared_state();
+    SpinLockAcquire(&state->mutex);
+    if (DbSlot *slot = slot_of(DatumGetObjectId(arg))) slot->worker_procno = -1;
+    SpinLockRelease(&state->mutex);
 }
 
 // One pass over the due views, each refreshed in its own transaction so that a
@@ -197,6 +201,35 @@ BackgroundWorkerHandle *start_process(Oid dbid, Role role)
 }
 
 }  // namespace
+
+// DROP DATABASE and CREATE DATABASE ... TEMPLATE refuse a database with sessions,
+// and a worker is one: stop it, and keep the launcher away for a while.
+void stop_worker_for(Oid dbid)
+{
+    SharedState *state = shared_state();
+    if (!state || !OidIsValid(dbid)) return;
+    int procno = -1;
+    SpinLockAcquire(&state->mutex);
+    if (DbSlot *slot = slot_of(dbid)) {
+        slot->state = DbState::NotInstalled;
+        slot->probed_at = GetCurrentTimestamp();
+        procno = slot->worker_procno;
+    }
+    SpinLockRelease(&state->mutex);
+    if (procno < 0) return;
+    int pid = ProcGlobal->allProcs[procno].pid;
+    if (pid > 0) kill(pid, SIGTERM);
+    for (int i = 0; i < 500; i++) {  // up to 5 s
+        SpinLockAcquire(&state->mutex);
+        DbSlot *slot = slot_of(dbid);
+        bool gone = !slot || slot->worker_procno < 0;
+        SpinLockRelease(&state->mutex);
+        if (gone) return;
+        CHECK_FOR_INTERRUPTS();
+        pg_usleep(10000L);
+    }
+}
+
 }  // namespace denorm::pg
 
 using namespace denorm::pg;

@@ -665,8 +665,13 @@ BEGIN
      WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0 AND q.mv::oid = o.objid;
     FOR d IN DELETE FROM denorm._mv_registry r USING pg_catalog.pg_event_trigger_dropped_objects() o
               WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0 AND r.mv::oid = o.objid
-              RETURNING r.mv::oid AS mv, r.sources LOOP
-        RAISE NOTICE 'unregistering materialized view % because it was dropped', d.mv;
+              RETURNING o.object_identity AS name, r.sources LOOP
+        RAISE NOTICE 'unregistering materialized view % because it was dropped', d.name;
+        FOREACH other IN ARRAY d.sources LOOP
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = other) THEN
+                PERFORM denorm._sync_mv_triggers(other);
+            END IF;
+        END LOOP;
     END LOOP;
     UPDATE denorm._mv_registry r
        SET sources = ARRAY(SELECT s FROM pg_catalog.unnest(r.sources) s
@@ -1064,7 +1069,7 @@ BEGIN
     END;
     INSERT INTO denorm.refresh_log (mv, first_request_at, started_at, finished_at, duration_ms, row_count,
                                     requests_coalesced, "concurrently", status, error)
-    SELECT mv, pg_catalog.min(q.requested_at), started, pg_catalog.clock_timestamp(),
+    SELECT _refresh.mv, pg_catalog.min(q.requested_at), started, pg_catalog.clock_timestamp(),
            EXTRACT(epoch FROM pg_catalog.clock_timestamp() - started) * 1000, NULL, pg_catalog.count(*),
            use_concurrently, 'failed', message
       FROM denorm._mv_requests q WHERE q.mv = _refresh.mv;
