@@ -42,3 +42,13 @@ SELECT count(*) FROM denorm.health() WHERE status = 'critical' AND component = '
 SET session_replication_role = replica;
 SELECT component, status, detail FROM denorm.health() WHERE component = 'session_replication_role';
 RESET session_replication_role;
+
+-- Registered views: a failing refresh is a warning; a view without a unique index
+-- (every refresh locks out its readers) gets advice.
+CREATE MATERIALIZED VIEW team_load AS SELECT t.id, 100 / t.tasks AS per_task FROM teams t WITH NO DATA;
+SELECT denorm.register_mv('team_load', debounce => '1 hour', max_delay => '1 hour');
+SELECT component, status FROM denorm.health() WHERE component = 'view hl.team_load';
+SELECT denorm.refresh_now('team_load');   -- teams have no tasks: division by zero
+SELECT component, status, regexp_replace(detail, 'at .*', 'at ...') AS detail
+  FROM denorm.health() WHERE component = 'view hl.team_load';
+SELECT * FROM denorm.advise() WHERE object = 'hl.team_load';

@@ -756,6 +756,40 @@ BEGIN
     END IF;
     RETURN NEXT;
 
+    component := 'worker';
+    IF status = 'ok' THEN  -- preloaded (the row above)
+        SELECT CASE WHEN pg_catalog.count(*) > 0 THEN 'ok' ELSE 'critical' END,
+               CASE WHEN pg_catalog.count(*) > 0
+                    THEN pg_catalog.format('denorm worker running (pid %s)', pg_catalog.min(a.pid))
+                    ELSE 'no denorm worker runs for this database: check denorm.enabled, denorm.databases, '
+                         'max_worker_processes and the server log' END
+          INTO status, detail
+          FROM pg_catalog.pg_stat_activity a
+         WHERE a.backend_type = 'denorm worker' AND a.datname = pg_catalog.current_database();
+    ELSE
+        status := CASE WHEN EXISTS (SELECT 1 FROM denorm._mv_registry) THEN 'warning' ELSE 'ok' END;
+        detail := 'no background worker (denorm is not preloaded): run SELECT denorm.run_pending() from pg_cron';
+    END IF;
+    RETURN NEXT;
+
+    FOR d IN SELECT s.* FROM denorm.mv_status s ORDER BY s.mv::text LOOP
+        component := 'view ' || d.mv::text;
+        IF d.consecutive_failures > 0 THEN
+            status := CASE WHEN d.consecutive_failures >= 5 THEN 'critical' ELSE 'warning' END;
+            detail := pg_catalog.format('%s failed refreshes in a row (see denorm.refresh_log); next attempt at %s',
+                                        d.consecutive_failures, d.next_attempt_at);
+        ELSIF d.pending AND pg_catalog.now() - d.pending_since > d.max_delay + '1 minute'::interval THEN
+            status := 'warning';
+            detail := pg_catalog.format('a change has waited %s s for a refresh (max_delay %s)',
+                          pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() - d.pending_since)), d.max_delay);
+        ELSE
+            status := 'ok';
+            detail := CASE WHEN d.last_refresh_at IS NULL THEN 'not refreshed by denorm yet'
+                           ELSE pg_catalog.format('last refresh %s, %s ms', d.last_status, pg_catalog.round(d.last_duration_ms::numeric, 1)) END;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+
     component := 'session_replication_role';
     IF pg_catalog.current_setting('session_replication_role') = 'origin' THEN
         status := 'ok';
@@ -823,6 +857,13 @@ BEGIN
                               (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(d.source_key) c));
             RETURN NEXT;
         END IF;
+    END LOOP;
+    FOR d IN SELECT r.mv FROM denorm._mv_registry r
+              WHERE r."concurrently" IS NOT false AND NOT denorm._has_unique_index(r.mv) ORDER BY r.mv::text LOOP
+        object := d.mv::text;
+        problem := 'no unique index: every refresh locks out the view''s readers';
+        suggestion := pg_catalog.format('CREATE UNIQUE INDEX CONCURRENTLY ON %s (<columns that identify a row>);', d.mv);
+        RETURN NEXT;
     END LOOP;
     FOR d IN SELECT x.name FROM denorm._definitions x ORDER BY x.name LOOP
         FOR t IN SELECT * FROM denorm._counter_triggers(d.name) x WHERE x.enabled IS DISTINCT FROM 'O'
