@@ -38,7 +38,7 @@ Oid *due_views(int *n, core::Micros longest, core::Micros *sleep)
 {
     if (SPI_execute("SELECT mv::pg_catalog.oid, debounce, max_delay, reads_views::pg_catalog.oid[], "
                     "consecutive_failures, next_attempt_at, first_request_at, last_request_at FROM denorm._mv_pending()",
-                    true, 0) != SPI_OK_SELECT)
+                    false /* a fresh snapshot: run_pending loops after refreshing */, 0) != SPI_OK_SELECT)
         elog(ERROR, "could not read denorm._mv_pending()");
     int count = static_cast<int>(SPI_processed);
     Oid *oids = static_cast<Oid *>(palloc(sizeof(Oid) * (count + 1)));
