@@ -91,5 +91,14 @@ workers_are('app1:1', 'DROP EXTENSION in app2 ends its worker');
 $node->safe_psql('app1', 'INSERT INTO item VALUES (5)');
 ok($node->poll_query_until('app1', fresh_sql()), 'app1 is not affected');
 
+# ---------------------------------------------------------------- copying and dropping a served database
+# A worker is a session: CREATE DATABASE ... TEMPLATE and DROP DATABASE would refuse a
+# database with one; denorm stops the worker first.
+$node->safe_psql('postgres', 'CREATE DATABASE app1_copy TEMPLATE app1');
+is($node->safe_psql('app1_copy', 'SELECT count(*) FROM denorm.mv_status'), '1', 'CREATE DATABASE ... TEMPLATE a served database');
+workers_are('app1:1,app1_copy:1', 'the copy gets its own worker, app1 gets its worker back');
+$node->safe_psql('postgres', 'DROP DATABASE app1');
+workers_are('app1_copy:1', 'DROP DATABASE of a served database');
+
 $node->stop;
 done_testing();
