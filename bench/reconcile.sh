@@ -7,8 +7,9 @@
 # ROWS source rows over KEYS keys, creates a count and a sum counter, then times, as
 # the median of RUNS runs each: the GROUP BY floor, reconcile(fix => false), and
 # reconcile() (fix) with nothing to fix; finally reconcile() fixing 1% drifted rows.
-# Benchmarks the installed denorm.so (`make install` first).
-# Environment: RECONCILE_ROWS=1000000 RECONCILE_KEYS=10000 RECONCILE_RUNS=5
+# Benchmarks the installed denorm.so (`make install` first), or the one installed with
+# `make install DESTDIR=<dir>` when RECONCILE_DESTDIR=<dir> is set (Debian's extension_destdir).
+# Environment: RECONCILE_ROWS=1000000 RECONCILE_KEYS=10000 RECONCILE_RUNS=5 RECONCILE_DESTDIR=
 set -euo pipefail
 ROWS=${RECONCILE_ROWS:-1000000}
 KEYS=${RECONCILE_KEYS:-10000}
@@ -20,6 +21,10 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 
 rm -rf "$DIR" && mkdir -p "$DIR" && chown postgres "$DIR" 2>/dev/null || true
 as_pg "$BIN/initdb" -D "$DIR/data" -A trust >/dev/null
+if [ -n "${RECONCILE_DESTDIR:-}" ]; then
+    printf "extension_destdir = '%s'\ndynamic_library_path = '%s/usr/lib/postgresql/15/lib:\$libdir'\n" \
+        "$RECONCILE_DESTDIR" "$RECONCILE_DESTDIR" >> "$DIR/data/postgresql.conf"
+fi
 as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w \
     -o "-k $DIR -p $PORT -c listen_addresses='' -c shared_preload_libraries=denorm -c shared_buffers=512MB -c max_wal_size=4GB" start >/dev/null
 trap 'as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null; rm -rf "$DIR"' EXIT
