@@ -162,13 +162,6 @@ void prepare_fixed(void *arg)
     SPI_keepplan(a->plan);
 }
 
-// Prepared under a fixed search_path; the plan cache re-uses it on replanning.
-SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *types)
-{
-    PrepareArgs args{sql, nargs, types, nullptr};
-    with_fixed_search_path(prepare_fixed, &args);
-    return args.plan;
-}
 
 struct ParseArgs {
     Relation rel;
@@ -389,6 +382,14 @@ SPIPlanPtr *target_plans(TargetEntry *e, int *n)
 }
 
 }  // namespace
+
+// Prepared under a fixed search_path; the plan cache re-uses it on replanning.
+SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *types)
+{
+    PrepareArgs args{sql, nargs, types, nullptr};
+    with_fixed_search_path(prepare_fixed, &args);
+    return args.plan;
+}
 
 void register_cache_callbacks()
 {

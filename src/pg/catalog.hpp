@@ -64,4 +64,8 @@ Oid partition_root(Oid relid);
 
 void register_cache_callbacks();
 
+// A plan prepared under search_path = pg_catalog, pg_temp and kept for the backend's
+// life (SPI must be connected).
+SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *types);
+
 }  // namespace denorm::pg

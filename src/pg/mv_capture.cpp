@@ -119,17 +119,30 @@ bool already_requested(Oid mv)
     return found;
 }
 
-// Inserts the request rows as the extension owner (writers need no right on them).
+// Inserts the request rows as the extension owner (writers need no right on them),
+// with a plan prepared once per backend: this runs in every writing transaction.
+SPIPlanPtr insert_plan = nullptr;
+Oid request_owner = InvalidOid;
+
 void insert_requests(Oid *views, int n)
 {
+    if (!insert_plan) {
+        Oid types[1] = {OIDARRAYOID};
+        insert_plan = prepare_kept("INSERT INTO denorm._mv_requests (mv) "
+                                   "SELECT pg_catalog.unnest($1)::pg_catalog.regclass", 1, types);
+        request_owner = extension_owner();
+    }
     Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * (n + 1)));
     for (int i = 0; i < n; i++) elems[i] = ObjectIdGetDatum(views[i]);
     ArrayType *array = construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
-    Oid types[1] = {OIDARRAYOID};
     Datum values[1] = {PointerGetDatum(array)};
-    execute_as(extension_owner(),
-               "INSERT INTO denorm._mv_requests (mv) SELECT pg_catalog.unnest($1)::pg_catalog.regclass", 1, types,
-               values, nullptr);
+    Oid save_user;
+    int save_sec;
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    SetUserIdAndSecContext(request_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    int rc = SPI_execute_plan(insert_plan, values, nullptr, false, 0);
+    SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
+    if (rc != SPI_OK_INSERT) elog(ERROR, "denorm: could not record a refresh request: %d", rc);
     wake_at_commit(false);
 }
 

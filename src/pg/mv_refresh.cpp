@@ -34,7 +34,7 @@ core::Micros interval_micros(Datum d)
 
 }  // namespace
 
-Oid *due_views(int *n, core::Micros longest, core::Micros *sleep)
+Oid *due_views(int *n, core::Micros longest, core::Micros *sleep, bool *pending)
 {
     if (SPI_execute("SELECT mv::pg_catalog.oid, debounce, max_delay, reads_views::pg_catalog.oid[], "
                     "consecutive_failures, next_attempt_at, first_request_at, last_request_at FROM denorm._mv_pending()",
@@ -87,6 +87,10 @@ Oid *due_views(int *n, core::Micros longest, core::Micros *sleep)
                 due[i] = true;
             }
         *sleep = core::sleep_until_next(timings, now, longest);
+        if (pending) {
+            *pending = false;
+            for (const auto &timing : timings) *pending = *pending || timing.first_change.has_value();
+        }
     } catch (const std::bad_alloc &) {
         out_of_memory = true;
     }

@@ -14,8 +14,9 @@ extern "C" {
 namespace denorm::pg {
 
 // The views due now, in refresh order (a view after those it reads); *sleep is how
-// long until the next one falls due, at most `longest`. SPI must be connected.
-Oid *due_views(int *n, core::Micros longest, core::Micros *sleep);
+// long until the next one falls due, at most `longest`; *pending whether any view has
+// requests waiting. SPI must be connected.
+Oid *due_views(int *n, core::Micros longest, core::Micros *sleep, bool *pending = nullptr);
 
 // Refreshes one view (denorm._refresh) with lock_timeout = denorm.refresh_lock_timeout,
 // as the current user (superuser or the extension owner). SPI must be connected.

@@ -64,9 +64,18 @@ void wake_worker(Oid dbid)
     int procno = -1;
     SpinLockAcquire(&state->mutex);
     for (auto &slot : state->slots)
-        if (slot.state != DbState::Free && slot.dbid == dbid) procno = slot.worker_procno;
+        if (slot.state != DbState::Free && slot.dbid == dbid && !slot.worker_busy) procno = slot.worker_procno;
     SpinLockRelease(&state->mutex);
     set_latch_of(procno);
+}
+
+void set_worker_busy(Oid dbid, bool busy)
+{
+    if (!state) return;
+    SpinLockAcquire(&state->mutex);
+    for (auto &slot : state->slots)
+        if (slot.state != DbState::Free && slot.dbid == dbid) slot.worker_busy = busy;
+    SpinLockRelease(&state->mutex);
 }
 
 void wake_launcher()

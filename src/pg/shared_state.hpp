@@ -21,6 +21,7 @@ struct DbSlot {
     Oid dbid;
     DbState state;
     int worker_procno;     // -1 when no worker is in its loop
+    bool worker_busy;      // its last pass left views pending: it wakes by itself soon
     TimestampTz probed_at;
 };
 
@@ -37,7 +38,13 @@ void shared_state_request();   // shmem_request_hook
 void shared_state_startup();   // shmem_startup_hook
 
 // Wakes the worker of the current database / the launcher (no-op without shared memory).
+// A worker that already has pending views is not woken: it wakes at their due time, at
+// most denorm.naptime later, and waking it on every commit of a busy source would cost
+// more than it gains.
 void wake_worker(Oid dbid);
+
+// The worker publishes whether views are pending after each pass.
+void set_worker_busy(Oid dbid, bool busy);
 void wake_launcher();
 
 // Asks for the current database's worker (and the launcher) to be woken when this

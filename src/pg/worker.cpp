@@ -94,7 +94,8 @@ long run_once(TimestampTz *last_prune)
     SPI_connect();
     pgstat_report_activity(STATE_RUNNING, "denorm: looking for due refreshes");
     int n;
-    Oid *due = due_views(&n, sleep, &sleep);
+    bool pending;
+    Oid *due = due_views(&n, sleep, &sleep, &pending);
     Oid *list = static_cast<Oid *>(MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * (n + 1)));
     memcpy(list, due, sizeof(Oid) * n);
     SPI_finish();
@@ -115,6 +116,7 @@ long run_once(TimestampTz *last_prune)
         sleep = 0;  // a refresh may make a dependent view due: look again at once
     }
     pfree(list);
+    set_worker_busy(MyDatabaseId, pending);
 
     TimestampTz now = GetCurrentTimestamp();
     if (TimestampDifferenceExceeds(*last_prune, now, kPruneEverySeconds * 1000)) {
@@ -132,6 +134,7 @@ long run_once(TimestampTz *last_prune)
         PopActiveSnapshot();
         CommitTransactionCommand();
     }
+    pgstat_report_stat(false);  // so autovacuum learns about the request rows deleted here
     pgstat_report_activity(STATE_IDLE, nullptr);
     return static_cast<long>((sleep + 999) / 1000);
 }

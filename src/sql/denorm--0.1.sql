@@ -905,13 +905,11 @@ GRANT SELECT ON denorm._mv_registry TO PUBLIC;
 
 -- Insert-only: one row per transaction and view; durable, so requests survive a crash.
 CREATE TABLE denorm._mv_requests (
-    id           bigserial PRIMARY KEY,
     mv           regclass NOT NULL,
     requested_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 CREATE INDEX ON denorm._mv_requests (mv, requested_at);
 SELECT pg_catalog.pg_extension_config_dump('denorm._mv_requests', '');
-SELECT pg_catalog.pg_extension_config_dump('denorm._mv_requests_id_seq', '');
 
 CREATE TABLE denorm.refresh_log (
     id                 bigserial PRIMARY KEY,
@@ -1122,17 +1120,19 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- What is pending, per registered view (the worker and run_pending schedule from it).
+-- What is pending, per registered view (the worker and run_pending schedule from it):
+-- the first and last request of the batch, two index probes per view however long
+-- the queue is.
 CREATE FUNCTION denorm._mv_pending(OUT mv regclass, OUT debounce interval, OUT max_delay interval,
                                    OUT reads_views regclass[], OUT consecutive_failures integer,
                                    OUT next_attempt_at timestamptz, OUT first_request_at timestamptz,
-                                   OUT last_request_at timestamptz, OUT requests bigint)
+                                   OUT last_request_at timestamptz)
 RETURNS SETOF record
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT r.mv, r.debounce, r.max_delay, r.reads_views, r.consecutive_failures, r.next_attempt_at,
-           pg_catalog.min(q.requested_at), pg_catalog.max(q.requested_at), pg_catalog.count(q.id)
-      FROM denorm._mv_registry r LEFT JOIN denorm._mv_requests q ON q.mv = r.mv
-     GROUP BY r.mv ORDER BY r.mv::text
+           (SELECT q.requested_at FROM denorm._mv_requests q WHERE q.mv = r.mv ORDER BY q.requested_at LIMIT 1),
+           (SELECT q.requested_at FROM denorm._mv_requests q WHERE q.mv = r.mv ORDER BY q.requested_at DESC LIMIT 1)
+      FROM denorm._mv_registry r ORDER BY r.mv::text
 $$;
 
 REVOKE ALL ON FUNCTION denorm._register_mv(regclass, interval, interval, regclass[], boolean),
