@@ -624,6 +624,8 @@ CREATE FUNCTION denorm._on_ddl_command_end() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     src regclass;
+    def denorm._definitions;
+    missing text;
 BEGIN
     -- Sources of registered views (checked first: the function is defined further down).
     IF pg_catalog.to_regclass('denorm._mv_registry') IS NOT NULL THEN
@@ -638,6 +640,38 @@ BEGIN
                     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
                                        WHERE t.tgrelid = p.relid AND t.tgname = 'denorm_counter_insert')) THEN
             PERFORM denorm._install_source_triggers(src);
+        END IF;
+    END LOOP;
+    -- An ALTER TABLE that leaves a counter referring to a column that is gone (dropped or
+    -- renamed) would make every later write to its source fail: refuse it, as PostgreSQL
+    -- refuses to drop a column a view uses.
+    FOR def IN SELECT x.* FROM denorm._definitions x
+              WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_ddl_commands() c
+                             WHERE c.command_tag = 'ALTER TABLE' AND c.classid = 'pg_catalog.pg_class'::regclass
+                               AND c.objid IN (x.source::oid, x.target::oid)) LOOP
+        SELECT pg_catalog.string_agg(pg_catalog.format('%s.%s', t.rel, t.col), ', ') INTO missing
+          FROM (SELECT def.source AS rel, k AS col FROM pg_catalog.unnest(def.source_key) k
+                UNION ALL SELECT def.target, k FROM pg_catalog.unnest(def.target_key || def.target_columns) k
+                UNION ALL SELECT def.target, def.touch WHERE def.touch IS NOT NULL) t
+         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                            WHERE a.attrelid = t.rel AND a.attname = t.col AND a.attnum > 0 AND NOT a.attisdropped);
+        IF missing IS NULL THEN
+            BEGIN
+                IF def.filter IS NOT NULL THEN PERFORM denorm._expression_type(def.source, def.filter, 'filter'); END IF;
+                IF def.value IS NOT NULL THEN PERFORM denorm._expression_type(def.source, def.value, 'value'); END IF;
+            EXCEPTION WHEN OTHERS THEN
+                missing := CASE WHEN def.filter IS NULL THEN 'a column in its value'
+                                WHEN def.value IS NULL THEN 'a column in its filter'
+                                ELSE 'a column in its filter or value' END;
+            END;
+        END IF;
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'cannot alter %: counter "%" uses %', coalesce(
+                    (SELECT c.object_identity FROM pg_catalog.pg_event_trigger_ddl_commands() c
+                      WHERE c.command_tag = 'ALTER TABLE' AND c.objid IN (def.source::oid, def.target::oid) LIMIT 1), 'table'),
+                def.name, missing
+                USING ERRCODE = 'dependent_objects_still_exist',
+                      HINT = pg_catalog.format('Drop the counter first (SELECT denorm.drop_counter(%L)) and create it again afterwards.', def.name);
         END IF;
     END LOOP;
 END $$;
