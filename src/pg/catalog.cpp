@@ -114,15 +114,6 @@ void on_relcache_invalidation(Datum, Oid relid)
     }
 }
 
-HTAB *make_cache(const char *name, Size entry_size)
-{
-    HASHCTL ctl;
-    memset(&ctl, 0, sizeof ctl);
-    ctl.keysize = sizeof(Oid);
-    ctl.entrysize = entry_size;
-    ctl.hcxt = CacheMemoryContext;
-    return hash_create(name, 32, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-}
 
 Oid rel_owner(Oid relid)
 {
@@ -383,6 +374,16 @@ SPIPlanPtr *target_plans(TargetEntry *e, int *n)
 
 }  // namespace
 
+HTAB *make_oid_hash(const char *name, Size entry_size, MemoryContext context, long size)
+{
+    HASHCTL ctl;
+    memset(&ctl, 0, sizeof ctl);
+    ctl.keysize = sizeof(Oid);
+    ctl.entrysize = entry_size;
+    ctl.hcxt = context;
+    return hash_create(name, size, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 // Prepared under a fixed search_path; the plan cache re-uses it on replanning.
 SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *types)
 {
@@ -402,7 +403,7 @@ void register_cache_callbacks()
 SourceDefs *source_definitions(Oid root_source)
 {
     register_cache_callbacks();
-    if (!source_cache) source_cache = make_cache("denorm source definitions", sizeof(SourceEntry));
+    if (!source_cache) source_cache = make_oid_hash("denorm source definitions", sizeof(SourceEntry), CacheMemoryContext, 32);
     SourceEntry *entry = lookup<SourceEntry>(source_cache, root_source, load_source, source_plans);
     return entry->defs.ndefs > 0 ? &entry->defs : nullptr;
 }
@@ -410,7 +411,7 @@ SourceDefs *source_definitions(Oid root_source)
 TargetInit *target_init(Oid target)
 {
     register_cache_callbacks();
-    if (!target_cache) target_cache = make_cache("denorm target initialisers", sizeof(TargetEntry));
+    if (!target_cache) target_cache = make_oid_hash("denorm target initialisers", sizeof(TargetEntry), CacheMemoryContext, 32);
     TargetEntry *entry = lookup<TargetEntry>(target_cache, target, load_target, target_plans);
     return entry->has_init ? &entry->init : nullptr;
 }

@@ -7,6 +7,7 @@
 extern "C" {
 #include "postgres.h"
 #include "executor/spi.h"
+#include "utils/hsearch.h"
 #include "nodes/primnodes.h"
 }
 
@@ -63,6 +64,9 @@ TargetInit *target_init(Oid target);
 Oid partition_root(Oid relid);
 
 void register_cache_callbacks();
+
+// A hash table keyed by Oid, in `context`.
+HTAB *make_oid_hash(const char *name, Size entry_size, MemoryContext context, long size);
 
 // A plan prepared under search_path = pg_catalog, pg_temp and kept for the backend's
 // life (SPI must be connected).

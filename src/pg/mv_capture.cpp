@@ -75,14 +75,8 @@ void register_callbacks()
 
 SourceViews *views_of(Oid relid)
 {
-    if (!views_by_source) {
-        HASHCTL ctl;
-        memset(&ctl, 0, sizeof ctl);
-        ctl.keysize = sizeof(Oid);
-        ctl.entrysize = sizeof(SourceViews);
-        ctl.hcxt = CacheMemoryContext;
-        views_by_source = hash_create("denorm views by source", 32, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-    }
+    if (!views_by_source)
+        views_by_source = make_oid_hash("denorm views by source", sizeof(SourceViews), CacheMemoryContext, 32);
     bool found;
     auto *entry = static_cast<SourceViews *>(hash_search(views_by_source, &relid, HASH_ENTER, &found));
     if (found && entry->valid) return entry;
@@ -106,14 +100,7 @@ SourceViews *views_of(Oid relid)
 
 bool already_requested(Oid mv)
 {
-    if (!requested) {
-        HASHCTL ctl;
-        memset(&ctl, 0, sizeof ctl);
-        ctl.keysize = sizeof(Oid);
-        ctl.entrysize = sizeof(Oid);
-        ctl.hcxt = TopTransactionContext;
-        requested = hash_create("denorm requested views", 8, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-    }
+    if (!requested) requested = make_oid_hash("denorm requested views", sizeof(Oid), TopTransactionContext, 8);
     bool found;
     hash_search(requested, &mv, HASH_ENTER, &found);
     return found;

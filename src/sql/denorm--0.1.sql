@@ -96,63 +96,54 @@ REVOKE ALL ON FUNCTION denorm._counter_stmt_trigger(), denorm._counter_truncate_
 -- partition, since statement triggers are not cloned), one BEFORE INSERT trigger
 -- per target table that starts a new target row at the right value.
 -------------------------------------------------------------------------------
-CREATE FUNCTION denorm._install_source_triggers(source regclass) RETURNS void
+-- rel and, when it is partitioned, every partition below it (pg_partition_tree() is
+-- empty for a plain table): statement triggers are not cloned to partitions.
+CREATE FUNCTION denorm._relation_tree(rel regclass) RETURNS SETOF regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT rel UNION SELECT relid FROM pg_catalog.pg_partition_tree(rel)
+$$;
+
+-- Creates trigger `name` on rel (CREATE TRIGGER name <definition>, %s = rel) when wanted
+-- and missing; drops it when not wanted and present.
+CREATE FUNCTION denorm._set_trigger(rel regclass, name text, wanted boolean, definition text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    rel regclass;
+    present boolean := EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = name);
 BEGIN
-    -- pg_partition_tree() is empty for a plain table
-    FOR rel IN SELECT source UNION SELECT relid FROM pg_catalog.pg_partition_tree(source) LOOP
-        CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
-                               WHERE tgrelid = rel AND tgname = 'denorm_counter_insert');
-        EXECUTE pg_catalog.format('CREATE TRIGGER denorm_counter_insert AFTER INSERT ON %s '
-            'REFERENCING NEW TABLE AS denorm_new FOR EACH STATEMENT '
-            'EXECUTE FUNCTION denorm._counter_stmt_trigger()', rel);
-        EXECUTE pg_catalog.format('CREATE TRIGGER denorm_counter_update AFTER UPDATE ON %s '
-            'REFERENCING OLD TABLE AS denorm_old NEW TABLE AS denorm_new FOR EACH STATEMENT '
-            'EXECUTE FUNCTION denorm._counter_stmt_trigger()', rel);
-        EXECUTE pg_catalog.format('CREATE TRIGGER denorm_counter_delete AFTER DELETE ON %s '
-            'REFERENCING OLD TABLE AS denorm_old FOR EACH STATEMENT '
-            'EXECUTE FUNCTION denorm._counter_stmt_trigger()', rel);
-        EXECUTE pg_catalog.format('CREATE TRIGGER denorm_counter_truncate AFTER TRUNCATE ON %s '
-            'FOR EACH STATEMENT EXECUTE FUNCTION denorm._counter_truncate_trigger()', rel);
-    END LOOP;
+    IF wanted AND NOT present THEN
+        EXECUTE pg_catalog.format('CREATE TRIGGER %I ', name) || pg_catalog.format(definition, rel);
+    ELSIF present AND NOT wanted THEN
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', name, rel);
+    END IF;
 END $$;
 
-CREATE FUNCTION denorm._drop_source_triggers(source regclass) RETURNS void
+-- The statement triggers of a counter source, on the source and each partition.
+CREATE FUNCTION denorm._sync_source_triggers(source regclass, wanted boolean) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rel regclass;
-    trg text;
 BEGIN
-    -- pg_partition_tree() is empty for a plain table
-    FOR rel IN SELECT source UNION SELECT relid FROM pg_catalog.pg_partition_tree(source) LOOP
-        FOREACH trg IN ARRAY ARRAY['denorm_counter_insert', 'denorm_counter_update',
-                                   'denorm_counter_delete', 'denorm_counter_truncate'] LOOP
-            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = trg) THEN
-                EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg, rel);
-            END IF;
-        END LOOP;
+    FOR rel IN SELECT denorm._relation_tree(source) LOOP
+        PERFORM denorm._set_trigger(rel, 'denorm_counter_insert', wanted,
+            'AFTER INSERT ON %s REFERENCING NEW TABLE AS denorm_new FOR EACH STATEMENT '
+            'EXECUTE FUNCTION denorm._counter_stmt_trigger()');
+        PERFORM denorm._set_trigger(rel, 'denorm_counter_update', wanted,
+            'AFTER UPDATE ON %s REFERENCING OLD TABLE AS denorm_old NEW TABLE AS denorm_new FOR EACH STATEMENT '
+            'EXECUTE FUNCTION denorm._counter_stmt_trigger()');
+        PERFORM denorm._set_trigger(rel, 'denorm_counter_delete', wanted,
+            'AFTER DELETE ON %s REFERENCING OLD TABLE AS denorm_old FOR EACH STATEMENT '
+            'EXECUTE FUNCTION denorm._counter_stmt_trigger()');
+        PERFORM denorm._set_trigger(rel, 'denorm_counter_truncate', wanted,
+            'AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION denorm._counter_truncate_trigger()');
     END LOOP;
 END $$;
 
 CREATE FUNCTION denorm._sync_triggers(rel regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM denorm._definitions WHERE source = rel) THEN
-        PERFORM denorm._install_source_triggers(rel);
-    ELSE
-        PERFORM denorm._drop_source_triggers(rel);
-    END IF;
-    IF EXISTS (SELECT 1 FROM denorm._definitions WHERE target = rel) THEN
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
-                        WHERE tgrelid = rel AND tgname = 'denorm_counter_init') THEN
-            EXECUTE pg_catalog.format('CREATE TRIGGER denorm_counter_init BEFORE INSERT ON %s '
-                'FOR EACH ROW EXECUTE FUNCTION denorm._counter_init_trigger()', rel);
-        END IF;
-    ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'denorm_counter_init') THEN
-        EXECUTE pg_catalog.format('DROP TRIGGER denorm_counter_init ON %s', rel);
-    END IF;
+    PERFORM denorm._sync_source_triggers(rel, EXISTS (SELECT 1 FROM denorm._definitions WHERE source = rel));
+    PERFORM denorm._set_trigger(rel, 'denorm_counter_init', EXISTS (SELECT 1 FROM denorm._definitions WHERE target = rel),
+        'BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION denorm._counter_init_trigger()');
     PERFORM denorm._invalidate(rel);
 END $$;
 
@@ -591,8 +582,8 @@ END $$;
 -- _recompute, _init_query and the helpers they call stay executable by PUBLIC: they
 -- run as the target's owner (TRUNCATE, backfill, new target rows) and only ever
 -- write values the definitions imply, to tables the caller may update.
-REVOKE ALL ON FUNCTION denorm._install_source_triggers(regclass), denorm._drop_source_triggers(regclass),
-    denorm._sync_triggers(regclass), denorm._column_type(regclass, text, text),
+REVOKE ALL ON FUNCTION denorm._set_trigger(regclass, text, boolean, text),
+    denorm._sync_source_triggers(regclass, boolean), denorm._sync_triggers(regclass), denorm._column_type(regclass, text, text),
     denorm._check_table(regclass, text),
     denorm._create_counter(text, regclass, text, regclass, text[], text[], text, text, text, boolean, text, boolean, boolean),
     denorm._drop_counter(text, boolean) FROM PUBLIC;
@@ -639,7 +630,7 @@ BEGIN
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(src) p
                     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
                                        WHERE t.tgrelid = p.relid AND t.tgname = 'denorm_counter_insert')) THEN
-            PERFORM denorm._install_source_triggers(src);
+            PERFORM denorm._sync_source_triggers(src, true);
         END IF;
     END LOOP;
     -- An ALTER TABLE that leaves a counter referring to a column that is gone (dropped or
@@ -763,7 +754,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WITH d AS (SELECT * FROM denorm._definitions WHERE name = counter_name),
     wanted AS (
         SELECT r.rel, t.trigger_name
-          FROM d, LATERAL (SELECT d.source AS rel UNION SELECT relid FROM pg_catalog.pg_partition_tree(d.source)) r,
+          FROM d, LATERAL denorm._relation_tree(d.source) r(rel),
                pg_catalog.unnest(ARRAY['denorm_counter_insert', 'denorm_counter_update',
                                        'denorm_counter_delete', 'denorm_counter_truncate']) t(trigger_name)
         UNION ALL
@@ -1015,13 +1006,10 @@ DECLARE
     part regclass;
     wanted boolean := EXISTS (SELECT 1 FROM denorm._mv_registry WHERE rel = ANY (sources));
 BEGIN
-    FOR part IN SELECT rel UNION SELECT relid FROM pg_catalog.pg_partition_tree(rel) LOOP
-        IF wanted AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = part AND tgname = 'denorm_mv_capture') THEN
-            EXECUTE pg_catalog.format('CREATE TRIGGER denorm_mv_capture AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
-                                      'FOR EACH STATEMENT EXECUTE FUNCTION denorm._mv_capture_trigger()', part);
-        ELSIF NOT wanted AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = part AND tgname = 'denorm_mv_capture') THEN
-            EXECUTE pg_catalog.format('DROP TRIGGER denorm_mv_capture ON %s', part);
-        END IF;
+    FOR part IN SELECT denorm._relation_tree(rel) LOOP
+        PERFORM denorm._set_trigger(part, 'denorm_mv_capture', wanted,
+            'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT '
+            'EXECUTE FUNCTION denorm._mv_capture_trigger()');
     END LOOP;
     PERFORM denorm._invalidate(rel);
 END $$;
