@@ -131,3 +131,23 @@ SELECT * FROM denorm.reconcile(fix => false);
 \echo
 \echo '== 13. advise(): what to index or repair'
 SELECT * FROM denorm.advise();
+
+\echo
+\echo '== 14. A materialized view refreshed in the background, debounced'
+CREATE TABLE upvotes (id bigserial PRIMARY KEY, project_id bigint NOT NULL);
+CREATE MATERIALIZED VIEW project_feed AS
+    SELECT p.id, p.proof_score + count(u.id) AS trending
+      FROM projects p LEFT JOIN upvotes u ON u.project_id = p.id
+     WHERE p.deleted_at IS NULL GROUP BY p.id;
+CREATE UNIQUE INDEX ON project_feed (id);
+SELECT denorm.register_mv('project_feed', debounce => '1 second', max_delay => '5 seconds');
+INSERT INTO upvotes (project_id) VALUES (1);
+INSERT INTO upvotes (project_id) VALUES (1);
+INSERT INTO upvotes (project_id) VALUES (4);
+\echo '   three commits: one pending batch, not refreshed yet'
+SELECT mv, pending, requests_pending FROM denorm.mv_status;
+SELECT pg_sleep(2.5);
+\echo '   a quiet second later the worker refreshed it once, CONCURRENTLY'
+SELECT * FROM project_feed ORDER BY trending DESC;
+SELECT mv, requests_coalesced, "concurrently", status, round(duration_ms::numeric, 1) AS ms FROM denorm.refresh_log;
+SELECT mv, pending, last_status FROM denorm.mv_status;
