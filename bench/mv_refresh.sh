@@ -74,9 +74,8 @@ LIBDIR=$DESTDIR/usr/lib/postgresql/15/lib
 COMMAND="$0${*:+ $*}"
 ENV_USED=$(env | grep '^MV_BENCH_' | sort | tr '\n' ' ' || true)
 
-SUDO=()
-if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
-as_pg() { "${SUDO[@]}" runuser -u postgres -- "$@"; }
+# shellcheck source=bench/cluster.sh
+source "$BENCH/cluster.sh"
 say() { echo "mv_refresh: $*" >&2; }
 
 if [[ ${MV_BENCH_BUILD:-0} == 1 ]]; then
@@ -94,44 +93,10 @@ T_START=$(date +%s)
 OTHER_AT_START=$(pgrep -f 'bench/run\.sh' >/dev/null && echo yes || echo no)
 
 # ---------------------------------------------------------------------------------------
-# Cluster
-stop_cluster() {
-    if [[ -f $DIR/data/postmaster.pid ]]; then
-        as_pg "$PG_BINDIR/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null 2>&1 ||
-            as_pg "$PG_BINDIR/pg_ctl" -D "$DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
-    "${SUDO[@]}" rm -rf "$DIR"
-}
-on_exit() {
-    local rc=$?
-    if [[ ${MV_BENCH_KEEP:-0} == 1 ]]; then
-        say "cluster left running: $PG_BINDIR/psql -h $DIR -p $PORT -U postgres $DB"
-    else
-        stop_cluster
-    fi
-    exit "$rc"
-}
-port_free() {
-    local p=$1
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || return 1
-    [[ -z $(find /tmp /var/run/postgresql -maxdepth 2 -name ".s.PGSQL.$p" 2>/dev/null) ]]
-}
-
-stop_cluster  # leftovers of an interrupted run
+# Cluster (bench/cluster.sh)
 PORT=${MV_BENCH_PORT:-}
-if [[ -z $PORT ]]; then
-    for p in $(seq 5570 5599); do
-        if port_free "$p"; then PORT=$p; break; fi
-    done
-fi
-[[ -n $PORT ]] || { say "no free port in 5570..5599"; exit 1; }
-trap on_exit EXIT
-
-"${SUDO[@]}" mkdir -p "$DIR"
-"${SUDO[@]}" chown postgres: "$DIR"
-"${SUDO[@]}" chmod 755 "$DIR"
-as_pg env LC_ALL=C.UTF-8 "$PG_BINDIR/initdb" -D "$DIR/data" -U postgres -A trust -E UTF8 \
-    --locale=C.UTF-8 >"$DIR/initdb.log" 2>&1 || { cat "$DIR/initdb.log" >&2; exit 1; }
+CLUSTER_KEEP=${MV_BENCH_KEEP:-0}
+cluster_init 5570 5599
 CONF_LINES=(
     "shared_preload_libraries = 'denorm'"
     "extension_destdir = '$DESTDIR'"

@@ -73,54 +73,18 @@ BY_HAND=${BENCH_BY_HAND:-1}
 INSERT_VARIANTS="a b c"; [[ $BY_HAND == 1 ]] && INSERT_VARIANTS="a b c e"
 declare -A VNAME=([a]="no trigger" [b]="PL/pgSQL row trigger" [c]="denorm" [e]="by hand, same statement")
 
-SUDO=()
-if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
-as_pg() { "${SUDO[@]}" runuser -u postgres -- "$@"; }
+# shellcheck source=bench/cluster.sh
+source "$BENCH/cluster.sh"
 
 if [[ ${BENCH_BUILD:-0} == 1 ]]; then
     (cd "$ROOT" && make -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" && "${SUDO[@]}" make -s install PG_CONFIG="$PG_CONFIG") >&2
 fi
 
 # ---------------------------------------------------------------------------------------
-# Cluster
-stop_cluster() {
-    if [[ -f $DIR/data/postmaster.pid ]]; then
-        as_pg "$PG_BINDIR/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null 2>&1 ||
-            as_pg "$PG_BINDIR/pg_ctl" -D "$DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
-    "${SUDO[@]}" rm -rf "$DIR"
-}
-on_exit() {
-    local rc=$?
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        echo "cluster left running: $PG_BINDIR/psql -h $DIR -p $PORT -U postgres $DB" >&2
-    else
-        stop_cluster
-    fi
-    exit "$rc"
-}
-
-port_free() {  # nothing listening on TCP localhost:$1 and no socket file of that port around
-    local p=$1
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || return 1
-    [[ -z $(find /tmp /var/run/postgresql -maxdepth 2 -name ".s.PGSQL.$p" 2>/dev/null) ]]
-}
-
-stop_cluster  # leftovers of an interrupted run
+# Cluster (bench/cluster.sh)
 PORT=${BENCH_PORT:-}
-if [[ -z $PORT ]]; then
-    for p in $(seq 5440 5539); do
-        if port_free "$p"; then PORT=$p; break; fi
-    done
-fi
-[[ -n $PORT ]] || { echo "bench: no free port in 5440..5539" >&2; exit 1; }
-trap on_exit EXIT
-
-"${SUDO[@]}" mkdir -p "$DIR"
-"${SUDO[@]}" chown postgres: "$DIR"
-"${SUDO[@]}" chmod 755 "$DIR"
-as_pg env LC_ALL=C.UTF-8 "$PG_BINDIR/initdb" -D "$DIR/data" -U postgres -A trust -E UTF8 \
-    --locale=C.UTF-8 >"$DIR/initdb.log" 2>&1 || { cat "$DIR/initdb.log" >&2; exit 1; }
+CLUSTER_KEEP=${BENCH_KEEP:-0}
+cluster_init 5440 5539
 {
     printf '\n# denorm bench (identical for every variant)\n'
     printf "shared_preload_libraries = 'denorm'\n"
