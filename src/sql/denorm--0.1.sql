@@ -151,6 +151,32 @@ END $$;
 -- Recomputation. One set-based statement recomputes a target column from every
 -- definition that writes it (backfill, TRUNCATE of a source).
 -------------------------------------------------------------------------------
+-- SQL pieces of one definition, shared by the set-based recount (backfill, TRUNCATE,
+-- reconcile candidates), the per-key recount (reconcile fixes) and a new target row's
+-- initial value. Expressions are deparsed, so they mean the same under any search_path.
+CREATE FUNCTION denorm._filter_sql(d denorm._definitions) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN d.filter IS NULL THEN 'true'
+                ELSE pg_catalog.format('(%s) IS TRUE', denorm._deparse_expression(d.source, d.filter)) END
+$$;
+
+CREATE FUNCTION denorm._aggregate_sql(d denorm._definitions) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN d.kind = 'count' THEN 'pg_catalog.count(*)'
+                ELSE pg_catalog.format('pg_catalog.sum(%s)', denorm._deparse_expression(d.source, d.value)) END
+$$;
+
+-- The definition's aggregate for one key, by an index probe of the source:
+-- key_refs[i] is the SQL that gives the value of target_key[i] (a column reference or a
+-- parameter).
+CREATE FUNCTION denorm._probe_sql(d denorm._definitions, key_refs text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.format('coalesce((SELECT %s FROM %s WHERE %s%s), 0)',
+               denorm._aggregate_sql(d), d.source, denorm._filter_sql(d),
+               (SELECT pg_catalog.string_agg(pg_catalog.format(' AND %I = %s', d.source_key[i], key_refs[i]), '' ORDER BY i)
+                  FROM pg_catalog.generate_series(1, pg_catalog.cardinality(d.source_key)) i))
+$$;
+
 -- The SELECT giving, per source key, one definition's aggregate (as x), its key as
 -- k1..kn in the order of keycols (target columns; definitions sharing a column key
 -- it by the same target columns, possibly from source columns in another order).
@@ -169,12 +195,8 @@ BEGIN
     END LOOP;
     RETURN pg_catalog.format('SELECT %s%s AS x FROM %s WHERE %s(%s) GROUP BY %s',
         keys,
-        CASE WHEN d.kind = 'count' THEN 'pg_catalog.count(*)::pg_catalog.numeric'
-             ELSE pg_catalog.format('coalesce(pg_catalog.sum(%s), 0)::pg_catalog.numeric',
-                                    denorm._deparse_expression(d.source, d.value)) END,
-        d.source, key_present,
-        CASE WHEN d.filter IS NULL THEN 'true'
-             ELSE pg_catalog.format('(%s) IS TRUE', denorm._deparse_expression(d.source, d.filter)) END,
+        pg_catalog.format('coalesce(%s, 0)::pg_catalog.numeric', denorm._aggregate_sql(d)),
+        d.source, key_present, denorm._filter_sql(d),
         (SELECT pg_catalog.string_agg(g::text, ', ')
            FROM pg_catalog.generate_series(1, pg_catalog.array_length(keycols, 1)) g));
 END $$;
@@ -278,21 +300,13 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d denorm._definitions;
     expr text := '0';
-    cond text;
-    i int;
 BEGIN
     FOR d IN SELECT * FROM denorm._definitions x
               WHERE x.target = _expected_expr.target AND x.target_columns[1] = target_column
                 AND x.kind IN ('count', 'sum') ORDER BY x.name LOOP
-        cond := CASE WHEN d.filter IS NULL THEN 'true'
-                     ELSE pg_catalog.format('(%s) IS TRUE', denorm._deparse_expression(d.source, d.filter)) END;
-        FOR i IN 1 .. pg_catalog.array_length(d.source_key, 1) LOOP
-            cond := cond || pg_catalog.format(' AND %I = t.%I', d.source_key[i], d.target_key[i]);
-        END LOOP;
-        expr := expr || pg_catalog.format(' + coalesce((SELECT %s FROM %s WHERE %s), 0)::pg_catalog.numeric',
-            CASE WHEN d.kind = 'count' THEN 'pg_catalog.count(*)'
-                 ELSE pg_catalog.format('pg_catalog.sum(%s)', denorm._deparse_expression(d.source, d.value)) END,
-            d.source, cond);
+        expr := expr || ' + ' || denorm._probe_sql(d,
+            ARRAY(SELECT pg_catalog.format('t.%I', k) FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o) ORDER BY o))
+            || '::pg_catalog.numeric';
     END LOOP;
     RETURN expr;
 END $$;
@@ -395,7 +409,7 @@ DECLARE
     col text;
     d denorm._definitions;
     expr text;
-    cond text;
+    refs text[];
     outputs text[] := '{}';
     i int;
     p int;
@@ -407,20 +421,16 @@ BEGIN
         expr := '0';
         FOR d IN SELECT * FROM denorm._definitions
                   WHERE _definitions.target = _init_query.target AND target_columns[1] = col ORDER BY name LOOP
-            cond := CASE WHEN d.filter IS NULL THEN 'true'
-                         ELSE pg_catalog.format('(%s) IS TRUE', denorm._deparse_expression(d.source, d.filter)) END;
+            refs := '{}';
             FOR i IN 1 .. pg_catalog.array_length(d.source_key, 1) LOOP
                 p := pg_catalog.array_position(key_columns, d.target_key[i]);
                 IF p IS NULL THEN
                     key_columns := key_columns || d.target_key[i];
                     p := pg_catalog.array_length(key_columns, 1);
                 END IF;
-                cond := cond || pg_catalog.format(' AND %I = $%s', d.source_key[i], p);
+                refs := refs || ('$' || p);
             END LOOP;
-            expr := expr || pg_catalog.format(' + coalesce((SELECT %s FROM %s WHERE %s), 0)',
-                CASE WHEN d.kind = 'count' THEN 'pg_catalog.count(*)'
-                     ELSE pg_catalog.format('pg_catalog.sum(%s)', denorm._deparse_expression(d.source, d.value)) END,
-                d.source, cond);
+            expr := expr || ' + ' || denorm._probe_sql(d, refs);
         END LOOP;
         counter_columns := counter_columns || col;
         outputs := outputs || pg_catalog.format('(%s)::%s', expr,
