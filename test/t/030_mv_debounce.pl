@@ -12,6 +12,7 @@ use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use MvTest;
 
 my $node = PostgreSQL::Test::Cluster->new('mv_debounce');
 $node->init;
@@ -36,12 +37,7 @@ SELECT denorm.register_mv('tick_count', debounce => '1 second', max_delay => '5 
 });
 
 # True when the view holds exactly the rows of its query.
-sub fresh_sql
-{
-    my ($mv) = @_;
-    return "SELECT NOT EXISTS ((TABLE $mv EXCEPT ALL TABLE ${mv}_query)"
-      . " UNION ALL (TABLE ${mv}_query EXCEPT ALL TABLE $mv))";
-}
+sub fresh_sql { return 'SELECT ' . view_equals_query($_[0]); }
 
 sub last_log_id
 {
@@ -53,22 +49,6 @@ sub log_count    # refresh_log rows of $mv with this status, after log id $after
     my ($mv, $status, $after) = @_;
     return $node->safe_psql('postgres',
         "SELECT count(*) FROM denorm.refresh_log WHERE mv = '$mv'::regclass AND status = '$status' AND id > $after");
-}
-
-# Requests a refresh of each view and waits for a completed refresh that started after
-# the request, with nothing pending: everything requested before (by registering, by
-# earlier steps) has been refreshed by then, so refresh_log counts taken next are stable.
-sub settle
-{
-    my @mvs = @_;
-    my $since = $node->safe_psql('postgres', 'SELECT clock_timestamp()');
-    $node->safe_psql('postgres', join('', map { "SELECT denorm.request_refresh('$_');\n" } @mvs));
-    my $cond = join(' AND ', map {
-        "EXISTS (SELECT FROM denorm.refresh_log WHERE mv = '$_'::regclass AND status = 'completed'"
-          . " AND started_at > '$since')"
-          . " AND (SELECT NOT pending FROM denorm.mv_status WHERE mv = '$_'::regclass)"
-    } @mvs);
-    ok($node->poll_query_until('postgres', "SELECT $cond"), "settled: refreshes requested so far ran (@mvs)");
 }
 
 sub sqlstate_of    # the SQLSTATE $sql fails with, or 'no error'
@@ -105,7 +85,7 @@ is($node->safe_psql('postgres', q{SELECT (SELECT debounce = '1 second' FROM deno
                                        AND NOT EXISTS (SELECT FROM denorm.mv_status WHERE mv = 'spare'::regclass)}),
    't', 'refused calls changed nothing');
 
-settle('region_totals');
+settle($node, 'region_totals');
 
 # ---------------------------------------------------------------- a burst of commits
 # 20 transactions, each one INSERT, about 100 ms apart: never a quiet second (debounce)
@@ -147,7 +127,7 @@ is($node->safe_psql('postgres', "SELECT max(requests_coalesced) > 1 FROM denorm.
 $listener->quit;
 
 # ---------------------------------------------------------------- a rolled-back change
-settle('region_totals');
+settle($node, 'region_totals');
 my $n_before = log_count('region_totals', 'completed', 0);
 is($node->safe_psql('postgres', q{
 BEGIN;
@@ -256,7 +236,7 @@ CREATE UNIQUE INDEX ON stream_count (n);
 CREATE VIEW stream_count_query AS SELECT count(*) AS n FROM stream;
 SELECT denorm.register_mv('stream_count', debounce => '1 second', max_delay => '2 seconds');
 });
-settle('stream_count');
+settle($node, 'stream_count');
 $mark = last_log_id();
 $node->safe_psql('postgres', "INSERT INTO stream DEFAULT VALUES;\nSELECT pg_sleep(0.2);\n" x 30);
 is($node->safe_psql('postgres', "SELECT EXISTS (SELECT FROM denorm.refresh_log WHERE mv = 'stream_count'::regclass

@@ -11,6 +11,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use MvTest;
 
 my $node = PostgreSQL::Test::Cluster->new('mv_failure');
 $node->init;
@@ -32,27 +33,9 @@ SELECT denorm.register_mv('reading_avg', debounce => '0', max_delay => '0');
 SELECT denorm.register_mv('reading_sum', debounce => '0', max_delay => '0');
 });
 
-sub fresh_sql
-{
-    my ($mv) = @_;
-    return "SELECT NOT EXISTS ((TABLE $mv EXCEPT ALL TABLE ${mv}_query)"
-      . " UNION ALL (TABLE ${mv}_query EXCEPT ALL TABLE $mv))";
-}
+sub fresh_sql { return 'SELECT ' . view_equals_query($_[0]); }
 
-sub settle    # see 030_mv_debounce.pl
-{
-    my @mvs = @_;
-    my $since = $node->safe_psql('postgres', 'SELECT clock_timestamp()');
-    $node->safe_psql('postgres', join('', map { "SELECT denorm.request_refresh('$_');\n" } @mvs));
-    my $cond = join(' AND ', map {
-        "EXISTS (SELECT FROM denorm.refresh_log WHERE mv = '$_'::regclass AND status = 'completed'"
-          . " AND started_at > '$since')"
-          . " AND (SELECT NOT pending FROM denorm.mv_status WHERE mv = '$_'::regclass)"
-    } @mvs);
-    ok($node->poll_query_until('postgres', "SELECT $cond"), "settled: refreshes requested so far ran (@mvs)");
-}
-
-settle('reading_avg', 'reading_sum');
+settle($node, 'reading_avg', 'reading_sum');
 $node->safe_psql('postgres', 'CREATE TABLE reading_avg_before AS TABLE reading_avg');
 my $mark = $node->safe_psql('postgres', 'SELECT coalesce(max(id), 0) FROM denorm.refresh_log');
 

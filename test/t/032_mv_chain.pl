@@ -10,6 +10,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use MvTest;
 
 my $node = PostgreSQL::Test::Cluster->new('mv_chain');
 $node->init;
@@ -44,14 +45,9 @@ SELECT denorm.register_mv('customer_totals');
 
 my @chain = qw(customer_totals top_customers top_count);
 
-sub fresh_sql
-{
-    my ($mv) = @_;
-    return "NOT EXISTS ((TABLE $mv EXCEPT ALL TABLE ${mv}_query)"
-      . " UNION ALL (TABLE ${mv}_query EXCEPT ALL TABLE $mv))";
-}
+sub fresh_sql { return view_equals_query($_[0]); }
 my $chain_settled = 'SELECT ' . join(' AND ', map {
-    fresh_sql($_) . " AND (SELECT NOT pending FROM denorm.mv_status WHERE mv = '$_'::regclass)"
+    fresh_sql($_) . ' AND ' . nothing_pending($_)
 } @chain);
 
 # The last completed refresh of each view of the chain after log id $mark, in the order

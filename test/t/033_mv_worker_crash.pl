@@ -13,6 +13,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use MvTest;
 
 my $node = PostgreSQL::Test::Cluster->new('mv_worker_crash');
 $node->init;
@@ -43,13 +44,7 @@ CREATE VIEW gated_copy_query AS SELECT id FROM gated;
 SELECT denorm.register_mv('gated_copy', debounce => '0', max_delay => '0');
 });
 
-sub refreshed_cond    # the view equals its query and nothing is pending for it
-{
-    my ($mv) = @_;
-    return "NOT EXISTS ((TABLE $mv EXCEPT ALL TABLE ${mv}_query)"
-      . " UNION ALL (TABLE ${mv}_query EXCEPT ALL TABLE $mv))"
-      . " AND (SELECT NOT pending FROM denorm.mv_status WHERE mv = '$mv'::regclass)";
-}
+sub refreshed_cond { return view_equals_query($_[0]) . ' AND ' . nothing_pending($_[0]); }
 sub refreshed_sql { return 'SELECT ' . refreshed_cond($_[0]); }
 
 my $worker_sql = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'denorm worker' AND datname = 'postgres'};

@@ -9,6 +9,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use MvTest;
 
 my $node = PostgreSQL::Test::Cluster->new('mv_databases');
 $node->init;
@@ -26,12 +27,7 @@ sub workers_are
       or diag('workers now: ' . $node->safe_psql('postgres', $workers_sql));
 }
 
-sub fresh_sql
-{
-    return 'SELECT NOT EXISTS ((TABLE item_count EXCEPT ALL TABLE item_count_query)'
-      . ' UNION ALL (TABLE item_count_query EXCEPT ALL TABLE item_count))'
-      . q{ AND (SELECT NOT pending FROM denorm.mv_status WHERE mv = 'item_count'::regclass)};
-}
+sub fresh_sql { return 'SELECT ' . view_equals_query('item_count') . ' AND ' . nothing_pending('item_count'); }
 
 my $setup = q{
 CREATE EXTENSION denorm CASCADE;
