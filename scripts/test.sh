@@ -149,54 +149,51 @@ stub_expected() {  # stub_expected <expected dir> <test>...
 
 show_file() { [[ -s $1 ]] && { echo "---- $1"; cat "$1"; }; }
 
+# One pg_regress-style suite (pg_regress, pg_isolation_regress) on its own temp instance:
+# run_regress_suite SUITE TOOL INPUTDIR OUTPUTDIR INSTANCE, with the suite's extra options in
+# the array EXTRA and its tests in TESTS. Prints the diffs and the server log's tail on failure.
+run_regress_suite() {
+    local suite=$1 tool=$2 inputdir=$3 outputdir=$4 instance=$5 rc
+    as_pg mkdir -p "$T/$inputdir/expected"
+    stub_expected "$T/$inputdir/expected" "${TESTS[@]}"
+    (cd "$T" && as_pg "${PGENV[@]}" timeout -k 10 "$SUITE_TIMEOUT" "$tool" \
+        --inputdir="$inputdir" --outputdir="$outputdir" --bindir="$PG_BINDIR" \
+        --temp-instance="./$instance" --temp-config=./test/denorm.conf \
+        "${EXTRA[@]}" "${TESTS[@]}") 2>&1 | tee "$WORK/$suite.out"
+    rc=${PIPESTATUS[0]}
+    reap_servers
+    count_regress "$suite" "$WORK/$suite.out" "$rc"
+    if [[ $rc -ne 0 ]]; then
+        show_file "$T/$outputdir/regression.diffs"
+        [[ -f $T/$instance/log/postmaster.log ]] &&
+            { echo "---- postmaster.log (tail)"; tail -n 40 "$T/$instance/log/postmaster.log"; }
+    fi
+}
+
 # ---------------------------------------------------------------- pg_regress
 if want regress; then
     banner "regress: pg_regress sql/*.sql"
-    mapfile -t REGRESS < <(cd "$T" && ls sql/*.sql 2>/dev/null | sed 's#^sql/##; s#\.sql$##' | sort)
-    if ((${#REGRESS[@]} == 0)); then
+    mapfile -t TESTS < <(cd "$T" && ls sql/*.sql 2>/dev/null | sed 's#^sql/##; s#\.sql$##' | sort)
+    if ((${#TESTS[@]} == 0)); then
         record regress 0 0 "(no tests)"
     else
-        as_pg mkdir -p "$T/expected"
-        stub_expected "$T/expected" "${REGRESS[@]}"
-        (cd "$T" && as_pg "${PGENV[@]}" timeout -k 10 "$SUITE_TIMEOUT" "$PG_REGRESS" \
-            --inputdir=. --outputdir=. --bindir="$PG_BINDIR" \
-            --temp-instance=./tmp_check_regress --temp-config=./test/denorm.conf \
-            --dbname=contrib_regression "${REGRESS[@]}") 2>&1 | tee "$WORK/regress.out"
-        rc=${PIPESTATUS[0]}
-        reap_servers
-        count_regress regress "$WORK/regress.out" "$rc"
-        if [[ $rc -ne 0 ]]; then
-            show_file "$T/regression.diffs"
-            [[ -f $T/tmp_check_regress/log/postmaster.log ]] &&
-                { echo "---- postmaster.log (tail)"; tail -n 40 "$T/tmp_check_regress/log/postmaster.log"; }
-        fi
+        EXTRA=(--dbname=contrib_regression)
+        run_regress_suite regress "$PG_REGRESS" . . tmp_check_regress
     fi
 fi
 
 # ---------------------------------------------------------------- pg_isolation_regress
 if want isolation; then
     banner "isolation: pg_isolation_regress test/isolation/specs/*.spec"
-    mapfile -t ISO < <(cd "$T" && ls test/isolation/specs/*.spec 2>/dev/null |
-                       sed 's#^test/isolation/specs/##; s#\.spec$##' | sort)
-    if ((${#ISO[@]} == 0)); then
+    mapfile -t TESTS < <(cd "$T" && ls test/isolation/specs/*.spec 2>/dev/null |
+                         sed 's#^test/isolation/specs/##; s#\.spec$##' | sort)
+    if ((${#TESTS[@]} == 0)); then
         record isolation 0 0 "(no specs)"
     else
-        as_pg mkdir -p "$T/test/isolation/expected"
-        stub_expected "$T/test/isolation/expected" "${ISO[@]}"
         # CREATE EXTENSION denorm needs pg_trgm (requires = 'pg_trgm'); --load-extension runs
         # CREATE EXTENSION IF NOT EXISTS in the order given and cannot say CASCADE.
-        (cd "$T" && as_pg "${PGENV[@]}" timeout -k 10 "$SUITE_TIMEOUT" "$PG_ISO_REGRESS" \
-            --inputdir=./test/isolation --outputdir=./output_iso --bindir="$PG_BINDIR" \
-            --temp-instance=./tmp_check_iso --temp-config=./test/denorm.conf \
-            --load-extension=pg_trgm --load-extension=denorm "${ISO[@]}") 2>&1 | tee "$WORK/isolation.out"
-        rc=${PIPESTATUS[0]}
-        reap_servers
-        count_regress isolation "$WORK/isolation.out" "$rc"
-        if [[ $rc -ne 0 ]]; then
-            show_file "$T/output_iso/regression.diffs"
-            [[ -f $T/tmp_check_iso/log/postmaster.log ]] &&
-                { echo "---- postmaster.log (tail)"; tail -n 40 "$T/tmp_check_iso/log/postmaster.log"; }
-        fi
+        EXTRA=(--load-extension=pg_trgm --load-extension=denorm)
+        run_regress_suite isolation "$PG_ISO_REGRESS" ./test/isolation ./output_iso tmp_check_iso
     fi
 fi
 
