@@ -47,7 +47,8 @@ SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggrega
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggregate => 'sum', value => 'row_number() OVER ()');
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggregate => 'sum', value => 'generate_series(1, score)');
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', filter => 'random() > 0.5');
-SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggregate => 'min', value => 'score');
+SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggregate => 'max', value => 'flag');
+SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggregate => 'min', value => 'body');
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', deferred => true);
 -- Expression strings cannot inject SQL: they are parsed as one expression.
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', filter => 'true; DROP TABLE parent');

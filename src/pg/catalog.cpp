@@ -23,7 +23,10 @@ extern "C" {
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 }
+
+#include <initializer_list>
 
 #include "pg/expression.hpp"
 
@@ -238,14 +241,61 @@ void prepare_def_plans(CounterDef *def, const char *target_column, char **target
     }
 }
 
+DefKind def_kind_of(const char *kind)
+{
+    if (strcmp(kind, "count") == 0) return DefKind::Count;
+    if (strcmp(kind, "sum") == 0) return DefKind::Sum;
+    if (strcmp(kind, "min") == 0) return DefKind::Min;
+    if (strcmp(kind, "max") == 0) return DefKind::Max;
+    return DefKind::Latest;
+}
+
+// How a min or max compares its values: the type's default btree order, under the
+// value expression's collation.
+void set_value_comparison(CounterDef *def, MemoryContext cxt)
+{
+    Oid type = exprType(reinterpret_cast<Node *>(def->value));
+    TypeCacheEntry *tce = lookup_type_cache(type, TYPECACHE_CMP_PROC_FINFO);
+    if (!OidIsValid(tce->cmp_proc_finfo.fn_oid))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                        errmsg("the values of counter \"%s\" (type %s) have no ordering", def->name, format_type_be(type))));
+    def->value_cmp = static_cast<FmgrInfo *>(MemoryContextAllocZero(cxt, sizeof(FmgrInfo)));
+    fmgr_info_copy(def->value_cmp, &tce->cmp_proc_finfo, cxt);
+    def->value_collation = exprCollation(reinterpret_cast<Node *>(def->value));
+    get_typlenbyval(type, &def->value_typlen, &def->value_byval);
+}
+
+// The statements of a min, max or latest (see denorm._extremum_statements): parameters
+// $1, $2 of the value's type (the best added and removed value), then the source key.
+void prepare_extremum_plans(CounterDef *def)
+{
+    Oid argtypes[1] = {TEXTOID};
+    Datum args[1] = {CStringGetTextDatum(def->name)};
+    if (SPI_execute_with_args("SELECT lock_sql, recompute_sql, create_sql, fast_sql FROM denorm._extremum_statements($1)",
+                              1, argtypes, args, nullptr, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+        elog(ERROR, "could not read the statements of counter \"%s\"", def->name);
+    char *sql[4];
+    for (int i = 0; i < 4; i++) sql[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
+    Oid value_type = def->value ? exprType(reinterpret_cast<Node *>(def->value)) : INT4OID;
+    Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (def->nkeys + 2)));
+    types[0] = types[1] = value_type;
+    for (int k = 0; k < def->nkeys; k++) types[k + 2] = def->key_types[k];
+    int nargs = def->nkeys + 2;
+    def->lock_plan = prepare_kept(sql[0], nargs, types);
+    def->recompute_plan = prepare_kept(sql[1], nargs, types);
+    if (sql[2]) def->create_plan = prepare_kept(sql[2], nargs, types);
+    if (sql[3]) def->fast_plan = prepare_kept(sql[3], nargs, types);
+}
+
 void load_source(SourceEntry *entry)
 {
     Oid argtypes[1] = {OIDOID};
     Datum args[1] = {ObjectIdGetDatum(entry->key)};
     if (SPI_execute_with_args("SELECT name, kind, target::pg_catalog.oid, target_columns[1], source_key, target_key, "
-                              "value, filter, create_missing, touch FROM denorm._definitions "
+                              "value, filter, create_missing, touch, "
+                              "pg_catalog.array_to_string(target_columns, ',') FROM denorm._definitions "
                               "WHERE source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 AND NOT suspended "
-                              "AND kind IN ('count', 'sum') ORDER BY name",
+                              "ORDER BY name",
                               1, argtypes, args, nullptr, true, 0) != SPI_OK_SELECT)
         elog(ERROR, "could not read denorm._definitions");
     SPITupleTable *table = SPI_tuptable;
@@ -265,7 +315,8 @@ void load_source(SourceEntry *entry)
         CounterDef *def = &entry->defs.defs[i];
         def->name = MemoryContextStrdup(cxt, TextDatumGetCString(SPI_getbinval(row, rowdesc, 1, &isnull)));
         char *kind = TextDatumGetCString(SPI_getbinval(row, rowdesc, 2, &isnull));
-        def->is_count = strcmp(kind, "count") == 0;
+        def->kind = def_kind_of(kind);
+        def->is_count = def->kind == DefKind::Count;
         def->target = DatumGetObjectId(SPI_getbinval(row, rowdesc, 3, &isnull));
         def->target_owner = rel_owner(def->target);
         def->target_column = MemoryContextStrdup(cxt, TextDatumGetCString(SPI_getbinval(row, rowdesc, 4, &isnull)));
@@ -300,8 +351,14 @@ void load_source(SourceEntry *entry)
         Datum touch = SPI_getbinval(row, rowdesc, 10, &touch_null);
         def->filter = filter_null ? nullptr : planned_expression(rel, TextDatumGetCString(filter), "filter", cxt);
         def->value = value_null ? nullptr : planned_expression(rel, TextDatumGetCString(value), "value", cxt);
-        def->delta_kind = def->value ? delta_kind_of(exprType(reinterpret_cast<Node *>(def->value))) : DeltaKind::Int;
-        prepare_def_plans(def, def->target_column, target_key, touch_null ? nullptr : TextDatumGetCString(touch));
+        if (is_extremum(def)) {
+            def->group = MemoryContextStrdup(cxt, TextDatumGetCString(SPI_getbinval(row, rowdesc, 11, &isnull)));
+            if (def->value) set_value_comparison(def, cxt);
+            prepare_extremum_plans(def);
+        } else {
+            def->delta_kind = def->value ? delta_kind_of(exprType(reinterpret_cast<Node *>(def->value))) : DeltaKind::Int;
+            prepare_def_plans(def, def->target_column, target_key, touch_null ? nullptr : TextDatumGetCString(touch));
+        }
     }
     table_close(rel, NoLock);
 }
@@ -355,11 +412,13 @@ Entry *lookup(HTAB *cache, Oid key, void (*load)(Entry *), SPIPlanPtr *(*plans_o
 
 SPIPlanPtr *source_plans(SourceEntry *e, int *n)
 {
-    auto *plans = static_cast<SPIPlanPtr *>(MemoryContextAllocZero(e->context, sizeof(SPIPlanPtr) * (2 * e->defs.ndefs + 1)));
+    auto *plans = static_cast<SPIPlanPtr *>(MemoryContextAllocZero(e->context, sizeof(SPIPlanPtr) * (6 * e->defs.ndefs + 1)));
     *n = 0;
     for (int i = 0; i < e->defs.ndefs; i++) {
-        plans[(*n)++] = e->defs.defs[i].update_plan;
-        plans[(*n)++] = e->defs.defs[i].upsert_plan;
+        CounterDef *def = &e->defs.defs[i];
+        for (SPIPlanPtr plan : {def->update_plan, def->upsert_plan, def->fast_plan, def->lock_plan,
+                                def->recompute_plan, def->create_plan})
+            plans[(*n)++] = plan;
     }
     return plans;
 }

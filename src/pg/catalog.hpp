@@ -8,17 +8,21 @@ extern "C" {
 #include "postgres.h"
 #include "executor/spi.h"
 #include "utils/hsearch.h"
+#include "fmgr.h"
 #include "nodes/primnodes.h"
 }
 
 namespace denorm::pg {
 
-// How a definition accumulates: its delta travels to SQL as int8, numeric or float8.
+// How a count or sum accumulates: its delta travels to SQL as int8, numeric or float8.
 enum class DeltaKind { Int, Numeric, Float };
+
+enum class DefKind { Count, Sum, Min, Max, Latest };
 
 struct CounterDef {
     char *name;
-    bool is_count;              // count; else sum of `value`
+    DefKind kind;
+    bool is_count;              // count; else sum of `value` (count and sum only)
     Oid target;
     Oid target_owner;
     char *target_column;
@@ -33,7 +37,21 @@ struct CounterDef {
     bool create_missing;
     SPIPlanPtr update_plan;     // UPDATE target SET col = col + $1 WHERE key = $2..
     SPIPlanPtr upsert_plan;     // INSERT .. ON CONFLICT DO UPDATE (create_missing only)
+
+    // min, max and latest: values are recomputed, not added (denorm._extremum_statements).
+    char *group;                // target columns written, joined: definitions with the same
+                                // group on one target share one recomputation
+    FmgrInfo *value_cmp;        // min, max: btree comparison of values
+    Oid value_collation;
+    int16 value_typlen;
+    bool value_byval;
+    SPIPlanPtr fast_plan;       // min, max: fold an added value in unless a removed one may have won
+    SPIPlanPtr lock_plan;       // lock the target row
+    SPIPlanPtr recompute_plan;  // recompute the group's columns by index probes
+    SPIPlanPtr create_plan;     // insert a missing target row (create_missing only)
 };
+
+inline bool is_extremum(const CounterDef *def) { return def->kind == DefKind::Min || def->kind == DefKind::Max || def->kind == DefKind::Latest; }
 
 struct SourceDefs {
     Oid source;                 // root of the partition tree

@@ -13,6 +13,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -39,9 +40,55 @@ Datum normalized_expression(Oid source, text *expr, const char *what)
     return CStringGetTextDatum(sql);
 }
 
+// The same for each element of a text[] (a latest's source_values and order_by).
+Datum normalized_expressions(Oid source, ArrayType *exprs, const char *what)
+{
+    Datum *elems;
+    bool *nulls;
+    int n;
+    deconstruct_array(exprs, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+    for (int i = 0; i < n; i++) {
+        if (nulls[i]) ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s must not contain NULL", what)));
+        elems[i] = normalized_expression(source, DatumGetTextPP(elems[i]), what);
+    }
+    return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+// Runs a create implementation as the extension's owner, then the backfill of
+// `column` as the target's owner.
+void create_as_owners(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, Oid target,
+                      Datum column, bool backfill)
+{
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    execute_as(extension_owner(), sql, nargs, types, values, nulls);
+    if (backfill) {
+        Oid rtypes[2] = {REGCLASSOID, TEXTOID};
+        Datum rvalues[2] = {ObjectIdGetDatum(target), column};
+        execute_as(owner_of(target), "SELECT denorm._recompute($1, $2)", 2, rtypes, rvalues, nullptr);
+    }
+    SPI_finish();
+}
+
+void require_arguments(FunctionCallInfo fcinfo, const char *const *required, int nargs)
+{
+    for (int i = 0; i < nargs; i++)
+        if (required[i] && PG_ARGISNULL(i))
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s must not be NULL", required[i])));
+}
+
+void collect_arguments(FunctionCallInfo fcinfo, int nargs, Datum *values, char *nulls)
+{
+    for (int i = 0; i < nargs; i++) {
+        values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+        nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+    }
+    nulls[nargs] = '\0';
+}
+
 }  // namespace
 
 extern "C" {
+PG_FUNCTION_INFO_V1(denorm_create_latest);
 PG_FUNCTION_INFO_V1(denorm_create_counter);
 PG_FUNCTION_INFO_V1(denorm_drop_counter);
 PG_FUNCTION_INFO_V1(denorm_invalidate);
@@ -52,11 +99,10 @@ PG_FUNCTION_INFO_V1(denorm_invalidate);
 extern "C" Datum denorm_create_counter(PG_FUNCTION_ARGS)
 {
     constexpr int nargs = 13;
-    static const char *required[] = {"name", "target", "target_column", "source", "source_key", nullptr, "aggregate",
-                                     nullptr, nullptr, "create_missing", nullptr, "deferred", "backfill"};
-    for (int i = 0; i < nargs; i++)
-        if (required[i] && PG_ARGISNULL(i))
-            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s must not be NULL", required[i])));
+    static const char *const required[] = {"name", "target", "target_column", "source", "source_key", nullptr,
+                                           "aggregate", nullptr, nullptr, "create_missing", nullptr, "deferred",
+                                           "backfill"};
+    require_arguments(fcinfo, required, nargs);
     Oid target = PG_GETARG_OID(1);
     Oid source = PG_GETARG_OID(3);
     require_owner(target, "target", own_both);
@@ -66,26 +112,43 @@ extern "C" Datum denorm_create_counter(PG_FUNCTION_ARGS)
                         TEXTOID, TEXTOID,    BOOLOID, TEXTOID,     BOOLOID,      BOOLOID};
     Datum values[nargs];
     char nulls[nargs + 1];
-    for (int i = 0; i < nargs; i++) {
-        values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
-        nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-    }
-    nulls[nargs] = '\0';
+    collect_arguments(fcinfo, nargs, values, nulls);
     if (!PG_ARGISNULL(7)) values[7] = normalized_expression(source, PG_GETARG_TEXT_PP(7), "value");
     if (!PG_ARGISNULL(8)) values[8] = normalized_expression(source, PG_GETARG_TEXT_PP(8), "filter");
-    bool backfill = PG_GETARG_BOOL(12);
-    values[12] = BoolGetDatum(false);  // backfill runs below, with the target owner's rights
+    create_as_owners("SELECT denorm._create_counter($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", nargs,
+                     types, values, nulls, target, PG_GETARG_DATUM(2), PG_GETARG_BOOL(12));
+    PG_RETURN_VOID();
+}
 
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    execute_as(extension_owner(),
-               "SELECT denorm._create_counter($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", nargs,
-               types, values, nulls);
-    if (backfill) {
-        Oid rtypes[2] = {REGCLASSOID, TEXTOID};
-        Datum rvalues[2] = {ObjectIdGetDatum(target), PG_GETARG_DATUM(2)};
-        execute_as(owner_of(target), "SELECT denorm._recompute($1, $2)", 2, rtypes, rvalues, nullptr);
-    }
-    SPI_finish();
+// create_latest(name, target, target_columns, source, source_key, source_values, order_by,
+//               target_key, filter, create_missing, touch, backfill)
+extern "C" Datum denorm_create_latest(PG_FUNCTION_ARGS)
+{
+    constexpr int nargs = 12;
+    static const char *const required[] = {"name", "target", "target_columns", "source", "source_key", "source_values",
+                                           "order_by", nullptr, nullptr, "create_missing", nullptr, "backfill"};
+    require_arguments(fcinfo, required, nargs);
+    Oid target = PG_GETARG_OID(1);
+    Oid source = PG_GETARG_OID(3);
+    require_owner(target, "target", own_both);
+    require_owner(source, "source", own_both);
+
+    Oid types[nargs - 1] = {TEXTOID,      REGCLASSOID,  TEXTARRAYOID, REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID,
+                            TEXTARRAYOID, TEXTARRAYOID, TEXTOID,      BOOLOID,     TEXTOID};
+    Datum values[nargs];
+    char nulls[nargs + 1];
+    collect_arguments(fcinfo, nargs, values, nulls);
+    values[5] = normalized_expressions(source, PG_GETARG_ARRAYTYPE_P(5), "source_values");
+    values[6] = normalized_expressions(source, PG_GETARG_ARRAYTYPE_P(6), "order_by");
+    if (!PG_ARGISNULL(8)) values[8] = normalized_expression(source, PG_GETARG_TEXT_PP(8), "filter");
+    // The backfill (not passed on) recomputes the group through its first column.
+    Datum *columns;
+    bool *column_nulls;
+    int ncolumns;
+    deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT, &columns, &column_nulls, &ncolumns);
+    bool has_column = ncolumns > 0 && !column_nulls[0];
+    create_as_owners("SELECT denorm._create_latest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", nargs - 1, types,
+                     values, nulls, target, has_column ? columns[0] : (Datum) 0, PG_GETARG_BOOL(11) && has_column);
     PG_RETURN_VOID();
 }
 

@@ -27,6 +27,7 @@ bool numeric_is_zero(Datum n)
 
 bool is_zero(const CounterDef *def, const Accum &acc)
 {
+    if (is_extremum(def)) return !acc.has_added && !acc.has_removed;
     if (!def->is_count && def->delta_kind == DeltaKind::Numeric) return acc.nval == 0 || numeric_is_zero(acc.nval);
     return acc.ival == 0 && acc.fval == 0;
 }
@@ -101,15 +102,32 @@ void apply_batch(Batch *batch)
     Oid save_user;
     int save_sec;
     GetUserIdAndSecContext(&save_user, &save_sec);
-    // Entries of one target row are adjacent: once a row was inserted by
-    // create_missing, the other definitions' changes to it are already counted.
+    // Entries of one target row are adjacent. Once a row was inserted by
+    // create_missing, its initialiser counted everything, so the other changes to it
+    // are skipped; once a group of min/max/latest columns was recomputed, the other
+    // definitions of that group are covered too.
     const std::string *created_row = nullptr;
+    const std::string *recomputed_row = nullptr;
+    const char *recomputed_group = nullptr;
     for (size_t i = 0; i < order->size(); i++) {
         const auto &entry = order->at(i);
         if (created_row && *created_row == entry.row) continue;
         CounterDef *def = batch->defs[entry.definition].def;
+        bool extremum = is_extremum(def);
+        if (extremum && recomputed_row && *recomputed_row == entry.row && strcmp(recomputed_group, def->group) == 0)
+            continue;
         SetUserIdAndSecContext(def->target_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-        bool created = apply_one(def, entry.item);
+        bool created;
+        if (extremum) {
+            ExtremumResult result = apply_extremum(def, entry.item);
+            created = result == ExtremumResult::Created;
+            if (result == ExtremumResult::Recomputed) {
+                recomputed_row = &entry.row;
+                recomputed_group = def->group;
+            }
+        } else {
+            created = apply_one(def, entry.item);
+        }
         SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
         created_row = created ? &entry.row : nullptr;
     }

@@ -41,6 +41,26 @@ struct DefState {
     ExprState *value;
 };
 
+// min, max: remembers the best value added and removed for the key; a latest is
+// always recomputed, so it only marks the key.
+void keep_best(const CounterDef *def, MemoryContext batch_cxt, Accum &acc, Datum value, int sign)
+{
+    if (def->kind == DefKind::Latest) {
+        acc.has_removed = true;
+        return;
+    }
+    bool &has = sign > 0 ? acc.has_added : acc.has_removed;
+    Datum &best = sign > 0 ? acc.added : acc.removed;
+    if (has) {
+        int cmp = DatumGetInt32(FunctionCall2Coll(def->value_cmp, def->value_collation, value, best));
+        if (def->kind == DefKind::Max ? cmp <= 0 : cmp >= 0) return;
+    }
+    MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+    best = datumCopy(value, def->value_byval, def->value_typlen);
+    MemoryContextSwitchTo(old);
+    has = true;
+}
+
 // Adds one source row (sign +1 for a new row, -1 for an old one) to one definition.
 void accumulate(DefState *ds, Batch *batch, TupleTableSlot *slot, ExprContext *econtext, int sign)
 {
@@ -76,6 +96,10 @@ void accumulate(DefState *ds, Batch *batch, TupleTableSlot *slot, ExprContext *e
         MemoryContext old = MemoryContextSwitchTo(batch_cxt);
         for (int k = 0; k < def->nkeys; k++) acc.keys[k] = datumCopy(keyvals[k], db->typbyval[k], db->typlen[k]);
         MemoryContextSwitchTo(old);
+    }
+    if (is_extremum(def)) {
+        keep_best(def, batch_cxt, acc, value, sign);
+        return;
     }
     if (def->is_count) {
         acc.ival += sign;

@@ -11,6 +11,7 @@ extern "C" {
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
 #include "parser/parse_collate.h"
 #include "parser/parse_expr.h"
 #include "parser/parse_node.h"
@@ -131,6 +132,7 @@ PG_FUNCTION_INFO_V1(denorm_deparse_expression);
 PG_FUNCTION_INFO_V1(denorm_check_key_types);
 PG_FUNCTION_INFO_V1(denorm_check_counter_shape);
 PG_FUNCTION_INFO_V1(denorm_check_column_sharing);
+PG_FUNCTION_INFO_V1(denorm_assignable);
 }
 
 // _expression_type(source regclass, expr text, what text) -> regtype
@@ -206,19 +208,30 @@ extern "C" Datum denorm_check_column_sharing(PG_FUNCTION_ARGS)
     char **existing = static_cast<char **>(palloc(sizeof(char *) * (n + 1)));
     for (int i = 0; i < n; i++) existing[i] = TextDatumGetCString(elems[i]);
 
-    if (!core::is_counter_column_type(type))
+    // 'latest' is not an aggregate create_counter accepts, but shares columns by the same rule.
+    auto parsed = core::parse_aggregate(aggregate);
+    core::Aggregate incoming = parsed ? *parsed : core::Aggregate::Latest;
+    if (core::family_of(incoming) == core::Family::Additive && !core::is_counter_column_type(type))
         ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
                         errmsg("counter column \"%s\" is of type %s", column, type),
-                        errhint("A counter column is smallint, integer, bigint, numeric, real or double precision.")));
+                        errhint("A count or sum column is smallint, integer, bigint, numeric, real or double precision.")));
     pg::PgProblem *problem = nullptr;
     {
         std::vector<core::Aggregate> kinds;
         for (int i = 0; i < n; i++)
             if (auto kind = core::parse_aggregate(existing[i])) kinds.push_back(*kind);
             else kinds.push_back(core::Aggregate::Latest);
-        auto incoming = core::parse_aggregate(aggregate);
-        if (incoming) problem = pg::copy_problem(core::check_family_sharing(column, *incoming, kinds));
+        problem = pg::copy_problem(core::check_family_sharing(column, incoming, kinds));
     }
     pg::raise_if(problem);
     PG_RETURN_VOID();
+}
+
+// _assignable(from regtype, to regtype) -> boolean: whether a value of `from` may be
+// stored in a column of `to` (an assignment cast, as INSERT would apply).
+extern "C" Datum denorm_assignable(PG_FUNCTION_ARGS)
+{
+    Oid from = PG_GETARG_OID(0);
+    Oid to = PG_GETARG_OID(1);
+    PG_RETURN_BOOL(can_coerce_type(1, &from, &to, COERCION_ASSIGNMENT));
 }

@@ -46,7 +46,7 @@ Column *columns_to_reconcile(text *name, int *n)
     }
     SPI_execute_with_args(
         "SELECT coalesce($1, pg_catalog.min(name)), target::pg_catalog.oid FROM denorm._definitions "
-        "WHERE kind IN ('count', 'sum') AND (target, target_columns[1]) IN "
+        "WHERE (target, target_columns[1]) IN "
         "      (SELECT target, target_columns[1] FROM denorm._definitions WHERE $1 IS NULL OR name OPERATOR(pg_catalog.=) $1) "
         "GROUP BY target, target_columns[1] ORDER BY 1",
         1, types, values, nulls, true, 0);

@@ -24,6 +24,12 @@ struct Accum {
     double fval = 0;        // float sum
     Datum nval = 0;         // numeric sum; 0 = none yet
     Datum *keys = nullptr;  // source key datums, copied into the batch context
+    // min and max: the best value the statement added and the best it removed (the
+    // greatest for max, the least for min); latest: has_removed marks a touched key.
+    bool has_added = false;
+    bool has_removed = false;
+    Datum added = 0;
+    Datum removed = 0;
 };
 using Deltas = core::DeltaMap<Accum>;
 
@@ -58,5 +64,16 @@ void statement_batch_end_of_trigger(Batch *batch);
 
 // Writes a batch's changes to the targets (counter_apply.cpp).
 void apply_batch(Batch *batch);
+
+// What apply_extremum did to the target row.
+enum class ExtremumResult {
+    Folded,      // min/max: the added value folded in; other definitions of the group still apply
+    Recomputed,  // the group's columns recomputed from the sources
+    Created,     // create_missing inserted the row (its initialiser computed everything)
+    NoRow        // no target row
+};
+
+// Writes the change of one min, max or latest to its target row (extremum_apply.cpp).
+ExtremumResult apply_extremum(const CounterDef *def, const Accum *acc);
 
 }  // namespace denorm::pg

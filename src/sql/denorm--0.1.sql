@@ -34,9 +34,10 @@ CREATE TABLE denorm._definitions (
     source          regclass NOT NULL,
     source_key      text[] NOT NULL,
     target_key      text[] NOT NULL,       -- resolved at creation (the primary key when not given)
-    value           text,
+    value           text,                  -- count/sum/min/max: expression over the source row
+    source_values   text[],                -- latest: expressions copied into target_columns
     filter          text,
-    order_by        text[],
+    order_by        text[],                -- latest: the greatest tuple wins
     create_missing  boolean NOT NULL DEFAULT false,
     touch           text,
     deferred        boolean NOT NULL DEFAULT false,
@@ -49,7 +50,7 @@ GRANT SELECT ON denorm._definitions TO PUBLIC;
 
 CREATE VIEW denorm.counters AS
 SELECT name, kind, target, target_columns, source, source_key, target_key, value, filter,
-       create_missing, deferred, created_at, suspended
+       create_missing, deferred, created_at, suspended, source_values, order_by
   FROM denorm._definitions;
 GRANT SELECT ON denorm.counters TO PUBLIC;
 
@@ -82,6 +83,9 @@ CREATE FUNCTION denorm._check_column_sharing(target_column text, column_type tex
         existing text[]) RETURNS void
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_check_column_sharing';
 -- Drops every backend's cached definitions of rel at commit.
+-- Whether a value of type from_type may be stored in a column of type to_type.
+CREATE FUNCTION denorm._assignable(from_type regtype, to_type regtype) RETURNS boolean
+    LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'denorm_assignable';
 CREATE FUNCTION denorm._invalidate(rel regclass) RETURNS void
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_invalidate';
 
@@ -177,6 +181,138 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                   FROM pg_catalog.generate_series(1, pg_catalog.cardinality(d.source_key)) i))
 $$;
 
+-- The type of a column as SQL, with its typmod (for casts to it).
+CREATE FUNCTION denorm._column_sql_type(rel regclass, col text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+-------------------------------------------------------------------------------
+-- min, max and latest ("extremum" definitions) cannot be undone by a delta: a target
+-- row's value is recomputed by index probes of the sources. Definitions writing the
+-- same target columns form a group: the least, the greatest or the newest of their
+-- probes.
+-------------------------------------------------------------------------------
+-- The query giving the group `columns` of target (v1..vn, at most one row) for the
+-- target row whose key column key_cols[i] is given by the SQL key_refs[i] (a column of
+-- the row being written, or a parameter). A latest's source rows with a NULL in an
+-- order_by expression never win, so the probe can read an index on (key, order_by)
+-- backwards.
+CREATE FUNCTION denorm._group_query(target regclass, columns text[], key_cols text[], key_refs text[]) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d denorm._definitions;
+    kind text;
+    parts text[] := '{}';
+    keys text;
+    nord int;
+    types text[] := ARRAY(SELECT denorm._column_sql_type(target, c)
+                            FROM pg_catalog.unnest(columns) WITH ORDINALITY u(c, o) ORDER BY o);
+BEGIN
+    FOR d IN SELECT * FROM denorm._definitions x
+              WHERE x.target = _group_query.target AND x.target_columns = columns ORDER BY x.name LOOP
+        kind := d.kind;
+        keys := (SELECT pg_catalog.string_agg(pg_catalog.format(' AND %I = %s', d.source_key[i],
+                        key_refs[pg_catalog.array_position(key_cols, d.target_key[i])]), '' ORDER BY i)
+                   FROM pg_catalog.generate_series(1, pg_catalog.cardinality(d.source_key)) i);
+        IF kind = 'latest' THEN
+            nord := pg_catalog.cardinality(d.order_by);
+            parts := parts || pg_catalog.format('(SELECT %s, %s FROM %s WHERE %s%s%s ORDER BY %s LIMIT 1)',
+                (SELECT pg_catalog.string_agg(pg_catalog.format('(%s)::%s AS v%s',
+                            denorm._deparse_expression(d.source, e), types[o], o), ', ' ORDER BY o)
+                   FROM pg_catalog.unnest(d.source_values) WITH ORDINALITY u(e, o)),
+                (SELECT pg_catalog.string_agg(pg_catalog.format('%s AS o%s', denorm._deparse_expression(d.source, e), o), ', ' ORDER BY o)
+                   FROM pg_catalog.unnest(d.order_by) WITH ORDINALITY u(e, o)),
+                d.source, denorm._filter_sql(d), keys,
+                (SELECT pg_catalog.string_agg(pg_catalog.format(' AND (%s) IS NOT NULL', denorm._deparse_expression(d.source, e)), '')
+                   FROM pg_catalog.unnest(d.order_by) e),
+                (SELECT pg_catalog.string_agg(pg_catalog.format('o%s DESC', o), ', ' ORDER BY o)
+                   FROM pg_catalog.generate_series(1, nord) o));
+        ELSE
+            parts := parts || pg_catalog.format('(SELECT pg_catalog.%s(%s) FROM %s WHERE %s%s)::%s', kind,
+                denorm._deparse_expression(d.source, d.value), d.source, denorm._filter_sql(d), keys, types[1]);
+        END IF;
+    END LOOP;
+    IF kind = 'latest' THEN
+        RETURN pg_catalog.format('SELECT %s FROM (%s) u ORDER BY %s LIMIT 1',
+            (SELECT pg_catalog.string_agg('u.v' || o, ', ' ORDER BY o)
+               FROM pg_catalog.generate_series(1, pg_catalog.cardinality(columns)) o),
+            pg_catalog.array_to_string(parts, ' UNION ALL '),
+            (SELECT pg_catalog.string_agg(pg_catalog.format('u.o%s DESC', o), ', ' ORDER BY o)
+               FROM pg_catalog.generate_series(1, nord) o));
+    END IF;
+    -- (LEAST and GREATEST are keywords, not functions: never schema-qualified.)
+    RETURN pg_catalog.format('SELECT %s(%s) AS v1', CASE kind WHEN 'min' THEN 'LEAST' ELSE 'GREATEST' END,
+                             pg_catalog.array_to_string(parts, ', '));
+END $$;
+
+-- "SET (c1, .., cn[, touch]) = (...)": the group's new values for the target row
+-- aliased t (key_refs as for _group_query); touch, when given, is set to now() when
+-- they differ from the stored ones.
+CREATE FUNCTION denorm._group_set_sql(target regclass, columns text[], key_cols text[], key_refs text[],
+                                      touch text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    news text := (SELECT pg_catalog.string_agg('x.v' || o, ', ' ORDER BY o)
+                    FROM pg_catalog.generate_series(1, pg_catalog.cardinality(columns)) o);
+BEGIN
+    RETURN pg_catalog.format('SET (%s%s) = (SELECT %s%s FROM (SELECT 1) _one LEFT JOIN LATERAL (%s) x ON true)',
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ' ORDER BY o) FROM pg_catalog.unnest(columns) WITH ORDINALITY u(c, o)),
+        CASE WHEN touch IS NULL THEN '' ELSE ', ' || pg_catalog.quote_ident(touch) END,
+        news,
+        CASE WHEN touch IS NULL THEN '' ELSE pg_catalog.format(
+            ', CASE WHEN ROW(%s) IS DISTINCT FROM ROW(%s) THEN pg_catalog.now() ELSE t.%I END',
+            (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', c), ', ' ORDER BY o)
+               FROM pg_catalog.unnest(columns) WITH ORDINALITY u(c, o)), news, touch) END,
+        denorm._group_query(target, columns, key_cols, key_refs));
+END $$;
+
+-- The statements a writer runs for one extremum definition and one target key:
+-- parameters $1 and $2 are the best value the statement added and the best it removed
+-- (min and max), $3.. the source key. fast_sql (min, max) folds the added value in and
+-- returns a row unless a removed value may have been the stored one; otherwise the
+-- writer locks the row (lock_sql) and recomputes it in a new statement
+-- (recompute_sql), which then sees every writer that committed before the lock.
+-- create_sql inserts a missing target row (create_missing); its BEFORE INSERT trigger
+-- computes the values.
+CREATE FUNCTION denorm._extremum_statements(counter_name text, OUT lock_sql text, OUT recompute_sql text,
+                                            OUT create_sql text, OUT fast_sql text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d denorm._definitions;
+    where_key text;
+    col text;
+    coltype text;
+    best text;
+BEGIN
+    SELECT * INTO d FROM denorm._definitions x WHERE x.name = counter_name;
+    where_key := (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I = $%s', k, o + 2), ' AND ' ORDER BY o)
+                    FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o));
+    lock_sql := pg_catalog.format('SELECT 1 FROM %s t WHERE %s FOR NO KEY UPDATE', d.target, where_key);
+    recompute_sql := pg_catalog.format('UPDATE %s t %s WHERE %s', d.target,
+        denorm._group_set_sql(d.target, d.target_columns, d.target_key, denorm._refs('t', d.target_key), d.touch),
+        where_key);
+    IF d.create_missing THEN
+        create_sql := pg_catalog.format('INSERT INTO %s AS t (%s) VALUES (%s) ON CONFLICT (%s) DO NOTHING RETURNING true',
+            d.target, pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(k) FROM pg_catalog.unnest(d.target_key) k), ', '),
+            (SELECT pg_catalog.string_agg('$' || (o + 2), ', ' ORDER BY o) FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o)),
+            pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(k) FROM pg_catalog.unnest(d.target_key) k), ', '));
+    END IF;
+    IF d.kind IN ('min', 'max') THEN
+        col := d.target_columns[1];
+        coltype := denorm._column_sql_type(d.target, col);
+        best := pg_catalog.format('%s(t.%I, $1::%s)', CASE d.kind WHEN 'min' THEN 'LEAST' ELSE 'GREATEST' END,
+                                  col, coltype);
+        fast_sql := pg_catalog.format(
+            'UPDATE %s t SET %I = %s%s WHERE %s AND ($2::%s IS NULL OR t.%I OPERATOR(pg_catalog.%s) $2::%s) RETURNING 1',
+            d.target, col, best,
+            CASE WHEN d.touch IS NULL THEN '' ELSE pg_catalog.format(
+                ', %I = CASE WHEN %s IS DISTINCT FROM t.%I THEN pg_catalog.now() ELSE t.%I END', d.touch, best, col, d.touch) END,
+            where_key, coltype, col, CASE d.kind WHEN 'min' THEN '<' ELSE '>' END, coltype);
+    END IF;
+END $$;
+
 -- The SELECT giving, per source key, one definition's aggregate (as x), its key as
 -- k1..kn in the order of keycols (target columns; definitions sharing a column key
 -- it by the same target columns, possibly from source columns in another order).
@@ -226,6 +362,12 @@ BEGIN
                                ks, pg_catalog.array_to_string(parts, ' UNION ALL '));
 END $$;
 
+-- {t.a, t.b} for cols (a, b): references to columns of the row aliased `alias`.
+CREATE FUNCTION denorm._refs(alias text, cols text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ARRAY(SELECT pg_catalog.format('%s.%I', alias, c) FROM pg_catalog.unnest(cols) WITH ORDINALITY u(c, o) ORDER BY o)
+$$;
+
 -- "t.a = v.k1 AND t.b = v.k2" for keycols (a, b).
 CREATE FUNCTION denorm._key_join(keycols text[], t text, v text) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -241,7 +383,21 @@ DECLARE
     e record;
     n1 bigint;
     n2 bigint;
+    grp denorm._definitions;
 BEGIN
+    SELECT * INTO grp FROM denorm._definitions x
+     WHERE x.target = _recompute.target AND target_column = ANY (x.target_columns)
+       AND x.kind IN ('min', 'max', 'latest') ORDER BY x.name LIMIT 1;
+    IF FOUND THEN
+        -- An extremum group: every row recomputed by probes, after locking them all.
+        EXECUTE pg_catalog.format('SELECT 1 FROM %s t ORDER BY %s FOR UPDATE', target,
+            (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(grp.target_key) c));
+        EXECUTE pg_catalog.format('UPDATE %s t %s', target,
+            denorm._group_set_sql(target, grp.target_columns, grp.target_key,
+                denorm._refs('t', grp.target_key), NULL));
+        GET DIAGNOSTICS n1 = ROW_COUNT;
+        RETURN n1;
+    END IF;
     e := denorm._expected_query(target, target_column);
     IF e.keycols IS NULL THEN
         RETURN 0;
@@ -304,28 +460,32 @@ BEGIN
     FOR d IN SELECT * FROM denorm._definitions x
               WHERE x.target = _expected_expr.target AND x.target_columns[1] = target_column
                 AND x.kind IN ('count', 'sum') ORDER BY x.name LOOP
-        expr := expr || ' + ' || denorm._probe_sql(d,
-            ARRAY(SELECT pg_catalog.format('t.%I', k) FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o) ORDER BY o))
+        expr := expr || ' + ' || denorm._probe_sql(d, denorm._refs('t', d.target_key))
             || '::pg_catalog.numeric';
     END LOOP;
     RETURN expr;
 END $$;
 
--- Reconciles the column of one counter (with every definition sharing it). Runs
--- as the target's owner (denorm.reconcile switches to it). Candidates come from one
--- snapshot, where stored values and sources agree unless they drifted (writers
--- change both in one transaction), so a report takes no lock. A fix then locks a
--- batch of candidate rows in key order and recounts them in a new statement: a
--- writer that committed meanwhile is seen, one still running waits for the lock
--- and adds its change on top.
+-- Reconciles the column of one counter (with every definition sharing it; for min,
+-- max and latest, the group of columns its definitions write). Runs as the target's
+-- owner (denorm.reconcile switches to it). Candidates come from one snapshot, where
+-- stored values and sources agree unless they drifted (writers change both in one
+-- transaction), so a report takes no lock. A fix then locks a batch of candidate rows
+-- in key order and recounts them in a new statement: a writer that committed
+-- meanwhile is seen, one still running waits for the lock and adds its change on top.
+-- Both phases join each target row t to its expected values v.v1..v.vn.
 CREATE FUNCTION denorm._reconcile_counter(counter_name text, fix boolean, batch_size integer)
 RETURNS TABLE(key jsonb, stored jsonb, expected jsonb, fixed boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d denorm._definitions;
     e record;
-    col text;
-    coltype text;
+    cols text[];
+    keycols text[];
+    report_join text;
+    fix_join text;
+    stored_json text;
+    expected_json text;
     key_json text;
     key_list text;
     key_from_json text;
@@ -335,30 +495,48 @@ DECLARE
     i int;
 BEGIN
     SELECT * INTO d FROM denorm._definitions x WHERE x.name = counter_name;
-    col := d.target_columns[1];
-    e := denorm._expected_query(d.target, col);
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO coltype FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = d.target AND a.attname = col;
+    IF d.kind IN ('min', 'max', 'latest') THEN
+        cols := d.target_columns;
+        keycols := d.target_key;
+        report_join := pg_catalog.format('LEFT JOIN LATERAL (%s) v ON true',
+            denorm._group_query(d.target, cols, keycols, denorm._refs('t', keycols)));
+        fix_join := report_join;
+    ELSE
+        cols := d.target_columns;
+        e := denorm._expected_query(d.target, cols[1]);
+        keycols := e.keycols;
+        -- The report recounts every key at once; a fix probes the locked rows one by one.
+        report_join := pg_catalog.format('LEFT JOIN (%s) v0 ON %s CROSS JOIN LATERAL (SELECT coalesce(v0.total, 0)::%s AS v1) v',
+            e.query, denorm._key_join(keycols, 't', 'v0'), denorm._column_sql_type(d.target, cols[1]));
+        fix_join := pg_catalog.format('CROSS JOIN LATERAL (SELECT (%s)::%s AS v1) v',
+            denorm._expected_expr(d.target, cols[1]), denorm._column_sql_type(d.target, cols[1]));
+    END IF;
+    -- A latest's values are reported as an object keyed by column, others as the value.
+    IF d.kind = 'latest' THEN
+        stored_json := (SELECT 'pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format('%L, t.%I', c, c), ', ' ORDER BY o) || ')'
+                          FROM pg_catalog.unnest(cols) WITH ORDINALITY u(c, o));
+        expected_json := (SELECT 'pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format('%L, v.v%s', c, o), ', ' ORDER BY o) || ')'
+                            FROM pg_catalog.unnest(cols) WITH ORDINALITY u(c, o));
+    ELSE
+        stored_json := pg_catalog.format('pg_catalog.to_jsonb(t.%I)', cols[1]);
+        expected_json := 'pg_catalog.to_jsonb(v.v1)';
+    END IF;
     SELECT 'pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format('%L, t.%I', c, c), ', ' ORDER BY o) || ')',
            pg_catalog.string_agg(pg_catalog.format('t.%I', c), ', ' ORDER BY o),
-           pg_catalog.string_agg(pg_catalog.format('(j->>%L)::%s', c,
-               (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
-                 WHERE a.attrelid = d.target AND a.attname = c)), ', ' ORDER BY o)
+           pg_catalog.string_agg(pg_catalog.format('(j->>%L)::%s', c, denorm._column_sql_type(d.target, c)), ', ' ORDER BY o)
       INTO key_json, key_list, key_from_json
-      FROM pg_catalog.unnest(e.keycols) WITH ORDINALITY u(c, o);
+      FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, o);
 
     IF NOT fix THEN
         RETURN QUERY EXECUTE pg_catalog.format(
-            'SELECT %1$s, pg_catalog.to_jsonb(t.%2$I), pg_catalog.to_jsonb(coalesce(v.total, 0)::%3$s), false '
-            'FROM %4$s t LEFT JOIN (%5$s) v ON %6$s WHERE t.%2$I IS DISTINCT FROM coalesce(v.total, 0)::%3$s ORDER BY %7$s',
-            key_json, col, coltype, d.target, e.query, denorm._key_join(e.keycols, 't', 'v'), key_list);
+            'SELECT %1$s, %2$s, %3$s, false FROM %4$s t %5$s WHERE %2$s IS DISTINCT FROM %3$s ORDER BY %6$s',
+            key_json, stored_json, expected_json, d.target, report_join, key_list);
         RETURN;
     END IF;
 
     EXECUTE pg_catalog.format(
-        'SELECT pg_catalog.array_agg(%1$s ORDER BY %7$s) FROM %4$s t LEFT JOIN (%5$s) v ON %6$s '
-        'WHERE t.%2$I IS DISTINCT FROM coalesce(v.total, 0)::%3$s',
-        key_json, col, coltype, d.target, e.query, denorm._key_join(e.keycols, 't', 'v'), key_list)
+        'SELECT pg_catalog.array_agg(%1$s ORDER BY %6$s) FROM %4$s t %5$s WHERE %2$s IS DISTINCT FROM %3$s',
+        key_json, stored_json, expected_json, d.target, report_join, key_list)
       INTO candidates;
     n := coalesce(pg_catalog.cardinality(candidates), 0);
     i := 1;
@@ -368,13 +546,17 @@ BEGIN
             'SELECT 1 FROM %1$s t WHERE (%2$s) IN (SELECT %3$s FROM pg_catalog.jsonb_array_elements($1) j) '
             'ORDER BY %2$s FOR UPDATE', d.target, key_list, key_from_json) USING batch;
         RETURN QUERY EXECUTE pg_catalog.format(
-            'WITH x AS (SELECT t.ctid AS row_id, t.tableoid AS rel, %1$s AS key, pg_catalog.to_jsonb(t.%2$I) AS stored, '
-            '                  (%3$s)::%4$s AS expected '
-            '             FROM %5$s t WHERE (%6$s) IN (SELECT %7$s FROM pg_catalog.jsonb_array_elements($1) j)), '
-            '     d AS (SELECT * FROM x WHERE stored IS DISTINCT FROM pg_catalog.to_jsonb(expected)), '
-            '     u AS (UPDATE %5$s t SET %2$I = d.expected FROM d WHERE t.ctid = d.row_id AND t.tableoid = d.rel) '
-            'SELECT d.key, d.stored, pg_catalog.to_jsonb(d.expected), true FROM d ORDER BY d.key',
-            key_json, col, denorm._expected_expr(d.target, col), coltype, d.target, key_list, key_from_json) USING batch;
+            'WITH x AS (SELECT t.ctid AS row_id, t.tableoid AS rel, %1$s AS key, %2$s AS stored, %3$s AS expected, %4$s '
+            '             FROM %5$s t %6$s WHERE (%7$s) IN (SELECT %8$s FROM pg_catalog.jsonb_array_elements($1) j)), '
+            '     d AS (SELECT * FROM x WHERE stored IS DISTINCT FROM expected), '
+            '     u AS (UPDATE %5$s t SET (%9$s) = ROW(%10$s) FROM d WHERE t.ctid = d.row_id AND t.tableoid = d.rel) '
+            'SELECT d.key, d.stored, d.expected, true FROM d ORDER BY d.key',
+            key_json, stored_json, expected_json,
+            (SELECT pg_catalog.string_agg(pg_catalog.format('v.v%s', o), ', ' ORDER BY o) FROM pg_catalog.generate_series(1, pg_catalog.cardinality(cols)) o),
+            d.target, fix_join, key_list, key_from_json,
+            (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ' ORDER BY o) FROM pg_catalog.unnest(cols) WITH ORDINALITY u(c, o)),
+            (SELECT pg_catalog.string_agg(pg_catalog.format('d.v%s', o), ', ' ORDER BY o) FROM pg_catalog.generate_series(1, pg_catalog.cardinality(cols)) o))
+          USING batch;
         i := i + batch_size;
     END LOOP;
 END $$;
@@ -400,6 +582,20 @@ CREATE FUNCTION denorm.reconcile(name text DEFAULT NULL, fix boolean DEFAULT tru
     RETURNS TABLE(counter text, key jsonb, stored jsonb, expected jsonb, fixed boolean)
     LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_reconcile';
 
+-- The parameter references ($n) of d's target key columns (in d.target_key order) for
+-- _init_query, whose parameters are key_columns followed by the columns not yet in it;
+-- _key_params_columns gives that extended list.
+CREATE FUNCTION denorm._key_params_columns(d denorm._definitions, key_columns text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT key_columns || ARRAY(SELECT k FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o)
+                                 WHERE k <> ALL (key_columns) ORDER BY o)
+$$;
+CREATE FUNCTION denorm._key_params(d denorm._definitions, key_columns text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ARRAY(SELECT '$' || pg_catalog.array_position(denorm._key_params_columns(d, key_columns), k)
+                   FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o) ORDER BY o)
+$$;
+
 -- The query the target's BEFORE INSERT trigger runs for a new row: one output column
 -- per counter column of target, parameters $1..$n being the values of key_columns.
 CREATE FUNCTION denorm._init_query(target regclass, OUT query text, OUT key_columns text[],
@@ -407,12 +603,13 @@ CREATE FUNCTION denorm._init_query(target regclass, OUT query text, OUT key_colu
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     col text;
+    grp text[];
     d denorm._definitions;
     expr text;
-    refs text[];
     outputs text[] := '{}';
+    joins text := '';
+    g int := 0;
     i int;
-    p int;
 BEGIN
     key_columns := '{}';
     counter_columns := '{}';
@@ -421,23 +618,26 @@ BEGIN
         expr := '0';
         FOR d IN SELECT * FROM denorm._definitions
                   WHERE _definitions.target = _init_query.target AND target_columns[1] = col ORDER BY name LOOP
-            refs := '{}';
-            FOR i IN 1 .. pg_catalog.array_length(d.source_key, 1) LOOP
-                p := pg_catalog.array_position(key_columns, d.target_key[i]);
-                IF p IS NULL THEN
-                    key_columns := key_columns || d.target_key[i];
-                    p := pg_catalog.array_length(key_columns, 1);
-                END IF;
-                refs := refs || ('$' || p);
-            END LOOP;
-            expr := expr || ' + ' || denorm._probe_sql(d, refs);
+            expr := expr || ' + ' || denorm._probe_sql(d, denorm._key_params(d, key_columns));
+            key_columns := denorm._key_params_columns(d, key_columns);
         END LOOP;
         counter_columns := counter_columns || col;
-        outputs := outputs || pg_catalog.format('(%s)::%s', expr,
-            (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
-              WHERE a.attrelid = target AND a.attname = col));
+        outputs := outputs || pg_catalog.format('(%s)::%s', expr, denorm._column_sql_type(target, col));
     END LOOP;
-    query := 'SELECT ' || pg_catalog.array_to_string(outputs, ', ');
+    FOR grp IN SELECT DISTINCT target_columns FROM denorm._definitions
+                WHERE _definitions.target = _init_query.target AND kind IN ('min', 'max', 'latest') ORDER BY 1 LOOP
+        SELECT * INTO d FROM denorm._definitions
+         WHERE _definitions.target = _init_query.target AND target_columns = grp ORDER BY name LIMIT 1;
+        g := g + 1;
+        joins := joins || pg_catalog.format(' LEFT JOIN LATERAL (%s) g%s ON true',
+            denorm._group_query(target, grp, d.target_key, denorm._key_params(d, key_columns)), g);
+        key_columns := denorm._key_params_columns(d, key_columns);
+        FOR i IN 1 .. pg_catalog.cardinality(grp) LOOP
+            outputs := outputs || pg_catalog.format('g%s.v%s', g, i);
+            counter_columns := counter_columns || grp[i];
+        END LOOP;
+    END LOOP;
+    query := 'SELECT ' || pg_catalog.array_to_string(outputs, ', ') || ' FROM (SELECT 1) _one' || joins;
 END $$;
 
 -------------------------------------------------------------------------------
@@ -467,34 +667,22 @@ BEGIN
     END IF;
 END $$;
 
-CREATE FUNCTION denorm._create_counter(
-    name text, target regclass, target_column text, source regclass, source_key text[],
-    target_key text[], aggregate text, value text, filter text, create_missing boolean,
-    touch text, deferred boolean, backfill boolean) RETURNS void
+-- The checks every definition passes: tables, keys (the target's primary key when
+-- target_key is NULL; pair types that compare; a unique index on the target key),
+-- filter and touch. Returns the resolved target key.
+CREATE FUNCTION denorm._check_definition(name text, target regclass, source regclass, source_key text[],
+                                         target_key text[], filter text, touch text) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tkey text[] := target_key;
     i int;
-    vtype regtype;
     ftype regtype;
-    coltype text;
 BEGIN
-    PERFORM denorm._check_counter_shape(name, aggregate, value IS NOT NULL,
-        pg_catalog.cardinality(source_key), pg_catalog.cardinality(target_key), deferred);
-    IF EXISTS (SELECT 1 FROM denorm._definitions d WHERE d.name = _create_counter.name) THEN
+    IF EXISTS (SELECT 1 FROM denorm._definitions d WHERE d.name = _check_definition.name) THEN
         RAISE EXCEPTION 'counter "%" already exists', name USING ERRCODE = 'duplicate_object';
-    END IF;
-    IF aggregate IN ('min', 'max') THEN
-        RAISE EXCEPTION 'aggregate "%" is not supported yet', aggregate USING ERRCODE = 'feature_not_supported';
-    END IF;
-    IF deferred THEN
-        RAISE EXCEPTION 'deferred counters are not supported yet' USING ERRCODE = 'feature_not_supported';
     END IF;
     PERFORM denorm._check_table(target, 'target');
     PERFORM denorm._check_table(source, 'source');
-    coltype := denorm._column_type(target, target_column, 'target_column');
-
-    -- Keys: the target's primary key when not given; the pair types must compare.
     IF tkey IS NULL THEN
         SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.ord) INTO tkey
           FROM pg_catalog.pg_index x
@@ -529,14 +717,6 @@ BEGIN
                   HINT = pg_catalog.format('Create one: CREATE UNIQUE INDEX ON %s (%s);', target,
                          (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(tkey) c));
     END IF;
-
-    IF value IS NOT NULL THEN
-        vtype := denorm._expression_type(source, value, 'value');
-        IF vtype NOT IN ('smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision') THEN
-            RAISE EXCEPTION 'value expression of counter "%" is of type %, not a number', name, vtype
-                USING ERRCODE = 'datatype_mismatch';
-        END IF;
-    END IF;
     IF filter IS NOT NULL THEN
         ftype := denorm._expression_type(source, filter, 'filter');
         IF ftype <> 'boolean'::regtype THEN
@@ -548,18 +728,62 @@ BEGIN
        AND denorm._column_type(target, touch, 'touch') NOT IN ('timestamp with time zone', 'timestamp without time zone') THEN
         RAISE EXCEPTION 'touch column "%" of % is not a timestamp', touch, target USING ERRCODE = 'datatype_mismatch';
     END IF;
-    PERFORM denorm._check_column_sharing(target_column, coltype, aggregate,
-        ARRAY(SELECT d.kind FROM denorm._definitions d
-               WHERE d.target = _create_counter.target AND d.target_columns[1] = target_column));
+    RETURN tkey;
+END $$;
 
+-- Definitions sharing target columns must match the same target key columns.
+CREATE FUNCTION denorm._check_shared_key(target regclass, columns text[], tkey text[]) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
     IF EXISTS (SELECT 1 FROM denorm._definitions d
-                WHERE d.target = _create_counter.target AND d.target_columns[1] = target_column
+                WHERE d.target = _check_shared_key.target AND d.target_columns && columns
                   AND (SELECT pg_catalog.array_agg(c ORDER BY c) FROM pg_catalog.unnest(d.target_key) c)
                       IS DISTINCT FROM (SELECT pg_catalog.array_agg(c ORDER BY c) FROM pg_catalog.unnest(tkey) c)) THEN
-        RAISE EXCEPTION 'column "%" of % is already written by a counter keyed by other target columns', target_column, target
+        RAISE EXCEPTION 'column "%" of % is already written by a counter keyed by other target columns',
+            (SELECT c FROM pg_catalog.unnest(columns) c
+              WHERE EXISTS (SELECT 1 FROM denorm._definitions d WHERE d.target = _check_shared_key.target
+                              AND c = ANY (d.target_columns)) LIMIT 1), target
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Definitions sharing a column must match the same target key columns.';
     END IF;
+END $$;
+
+CREATE FUNCTION denorm._create_counter(
+    name text, target regclass, target_column text, source regclass, source_key text[],
+    target_key text[], aggregate text, value text, filter text, create_missing boolean,
+    touch text, deferred boolean, backfill boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tkey text[];
+    vtype regtype;
+    coltype text;
+BEGIN
+    PERFORM denorm._check_counter_shape(name, aggregate, value IS NOT NULL,
+        pg_catalog.cardinality(source_key), pg_catalog.cardinality(target_key), deferred);
+    IF deferred THEN
+        RAISE EXCEPTION 'deferred counters are not supported yet' USING ERRCODE = 'feature_not_supported';
+    END IF;
+    tkey := denorm._check_definition(name, target, source, source_key, target_key, filter, touch);
+    coltype := denorm._column_type(target, target_column, 'target_column');
+    IF value IS NOT NULL THEN
+        vtype := denorm._expression_type(source, value, 'value');
+        IF aggregate = 'sum' AND vtype NOT IN ('smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision') THEN
+            RAISE EXCEPTION 'value expression of counter "%" is of type %, not a number', name, vtype
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+        IF aggregate IN ('min', 'max') AND NOT (
+               EXISTS (SELECT 1 FROM pg_catalog.pg_aggregate g JOIN pg_catalog.pg_proc p ON p.oid = g.aggfnoid
+                        WHERE p.proname = aggregate AND p.pronamespace = 'pg_catalog'::regnamespace
+                          AND p.proargtypes[0] IN (vtype, (SELECT t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid = vtype)))
+               AND denorm._assignable(vtype, denorm._column_type(target, target_column, 'target_column')::regtype)) THEN
+            RAISE EXCEPTION 'value expression of counter "%" is of type %, which has no % or cannot be stored in column "%" (%)',
+                name, vtype, aggregate, target_column, coltype USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END IF;
+    PERFORM denorm._check_column_sharing(target_column, coltype, aggregate,
+        ARRAY(SELECT d.kind FROM denorm._definitions d
+               WHERE d.target = _create_counter.target AND target_column = ANY (d.target_columns)));
+    PERFORM denorm._check_shared_key(target, ARRAY[target_column], tkey);
 
     INSERT INTO denorm._definitions (name, kind, target, target_columns, source, source_key, target_key,
                                      value, filter, create_missing, touch, deferred)
@@ -567,9 +791,73 @@ BEGIN
             value, filter, create_missing, touch, deferred);
     PERFORM denorm._sync_triggers(source);
     PERFORM denorm._sync_triggers(target);
-    IF backfill THEN
-        PERFORM denorm._recompute(target, target_column);
+END $$;
+
+CREATE FUNCTION denorm._create_latest(
+    name text, target regclass, target_columns text[], source regclass, source_key text[],
+    source_values text[], order_by text[], target_key text[], filter text, create_missing boolean,
+    touch text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tkey text[];
+    i int;
+    vtype regtype;
+    coltype text;
+    order_types regtype[];
+    other denorm._definitions;
+BEGIN
+    PERFORM denorm._check_counter_shape(name, 'count', false,
+        pg_catalog.cardinality(source_key), pg_catalog.cardinality(target_key), false);
+    IF coalesce(pg_catalog.cardinality(target_columns), 0) = 0
+       OR pg_catalog.cardinality(target_columns) <> coalesce(pg_catalog.cardinality(source_values), 0) THEN
+        RAISE EXCEPTION 'target_columns has % entries but source_values has %',
+            coalesce(pg_catalog.cardinality(target_columns), 0), coalesce(pg_catalog.cardinality(source_values), 0)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give one source value expression for each target column, in the same order.';
     END IF;
+    IF coalesce(pg_catalog.cardinality(order_by), 0) = 0 THEN
+        RAISE EXCEPTION 'order_by of latest "%" is empty', name USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Name the expressions that order the source rows, e.g. ''{created_at, id}''.';
+    END IF;
+    IF (SELECT pg_catalog.count(DISTINCT c) FROM pg_catalog.unnest(target_columns) c) <> pg_catalog.cardinality(target_columns) THEN
+        RAISE EXCEPTION 'target_columns of latest "%" names a column twice', name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    tkey := denorm._check_definition(name, target, source, source_key, target_key, filter, touch);
+    FOR i IN 1 .. pg_catalog.cardinality(target_columns) LOOP
+        coltype := denorm._column_type(target, target_columns[i], 'target_columns');
+        vtype := denorm._expression_type(source, source_values[i], 'source value');
+        IF NOT denorm._assignable(vtype, coltype::regtype) THEN
+            RAISE EXCEPTION 'source value % of latest "%" is of type %, which cannot be stored in column "%" (%)',
+                i, name, vtype, target_columns[i], coltype USING ERRCODE = 'datatype_mismatch';
+        END IF;
+        PERFORM denorm._check_column_sharing(target_columns[i], coltype, 'latest',
+            ARRAY(SELECT d.kind FROM denorm._definitions d
+                   WHERE d.target = _create_latest.target AND _create_latest.target_columns[i] = ANY (d.target_columns)));
+    END LOOP;
+    order_types := ARRAY(SELECT denorm._expression_type(source, e, 'order_by')
+                           FROM pg_catalog.unnest(order_by) WITH ORDINALITY u(e, o) ORDER BY o);
+    -- Latests share columns only as a whole group, ordered by tuples of one type.
+    FOR other IN SELECT * FROM denorm._definitions d
+                  WHERE d.target = _create_latest.target AND d.target_columns && _create_latest.target_columns LOOP
+        IF other.target_columns <> target_columns THEN
+            RAISE EXCEPTION 'latest "%" would share some but not all of its columns with latest "%"', name, other.name
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = pg_catalog.format('Write the same target_columns as "%s": %s.', other.name, other.target_columns);
+        END IF;
+        IF ARRAY(SELECT denorm._expression_type(other.source, e, 'order_by')
+                   FROM pg_catalog.unnest(other.order_by) WITH ORDINALITY u(e, o) ORDER BY o) IS DISTINCT FROM order_types THEN
+            RAISE EXCEPTION 'order_by of latest "%" (%) does not match that of latest "%", which writes the same columns',
+                name, order_types, other.name USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END LOOP;
+    PERFORM denorm._check_shared_key(target, target_columns, tkey);
+
+    INSERT INTO denorm._definitions (name, kind, target, target_columns, source, source_key, target_key,
+                                     source_values, order_by, filter, create_missing, touch)
+    VALUES (name, 'latest', target, target_columns, source, source_key, tkey,
+            source_values, order_by, filter, create_missing, touch);
+    PERFORM denorm._sync_triggers(source);
+    PERFORM denorm._sync_triggers(target);
 END $$;
 
 CREATE FUNCTION denorm._drop_counter(name text, if_exists boolean) RETURNS void
@@ -596,6 +884,8 @@ REVOKE ALL ON FUNCTION denorm._set_trigger(regclass, text, boolean, text),
     denorm._sync_source_triggers(regclass, boolean), denorm._sync_triggers(regclass), denorm._column_type(regclass, text, text),
     denorm._check_table(regclass, text),
     denorm._create_counter(text, regclass, text, regclass, text[], text[], text, text, text, boolean, text, boolean, boolean),
+    denorm._create_latest(text, regclass, text[], regclass, text[], text[], text[], text[], text, boolean, text),
+    denorm._check_definition(text, regclass, regclass, text[], text[], text, text),
     denorm._drop_counter(text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION denorm.create_counter(
@@ -613,6 +903,21 @@ CREATE FUNCTION denorm.create_counter(
     deferred       boolean DEFAULT false,
     backfill       boolean DEFAULT true) RETURNS void
     LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_create_counter';
+
+CREATE FUNCTION denorm.create_latest(
+    name           text,
+    target         regclass,
+    target_columns text[],
+    source         regclass,
+    source_key     text[],
+    source_values  text[],
+    order_by       text[],
+    target_key     text[]  DEFAULT NULL,
+    filter         text    DEFAULT NULL,
+    create_missing boolean DEFAULT false,
+    touch          text    DEFAULT NULL,
+    backfill       boolean DEFAULT true) RETURNS void
+    LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_create_latest';
 
 CREATE FUNCTION denorm.drop_counter(name text, if_exists boolean DEFAULT false) RETURNS void
     LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_drop_counter';
