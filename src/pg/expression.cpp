@@ -25,6 +25,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 }
 
 #include "core/definition_rules.hpp"
@@ -133,6 +134,7 @@ PG_FUNCTION_INFO_V1(denorm_check_key_types);
 PG_FUNCTION_INFO_V1(denorm_check_counter_shape);
 PG_FUNCTION_INFO_V1(denorm_check_column_sharing);
 PG_FUNCTION_INFO_V1(denorm_assignable);
+PG_FUNCTION_INFO_V1(denorm_orderable);
 }
 
 // _expression_type(source regclass, expr text, what text) -> regtype
@@ -234,4 +236,12 @@ extern "C" Datum denorm_assignable(PG_FUNCTION_ARGS)
     Oid from = PG_GETARG_OID(0);
     Oid to = PG_GETARG_OID(1);
     PG_RETURN_BOOL(can_coerce_type(1, &from, &to, COERCION_ASSIGNMENT));
+}
+
+// _orderable(type regtype) -> boolean: whether values of the type have a default btree
+// ordering (what min, max and a latest's order_by compare with).
+extern "C" Datum denorm_orderable(PG_FUNCTION_ARGS)
+{
+    TypeCacheEntry *tce = lookup_type_cache(PG_GETARG_OID(0), TYPECACHE_CMP_PROC);
+    PG_RETURN_BOOL(OidIsValid(tce->cmp_proc));
 }

@@ -86,6 +86,9 @@ CREATE FUNCTION denorm._check_column_sharing(target_column text, column_type tex
 -- Whether a value of type from_type may be stored in a column of type to_type.
 CREATE FUNCTION denorm._assignable(from_type regtype, to_type regtype) RETURNS boolean
     LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'denorm_assignable';
+-- Whether values of the type have a default btree ordering.
+CREATE FUNCTION denorm._orderable(type regtype) RETURNS boolean
+    LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'denorm_orderable';
 CREATE FUNCTION denorm._invalidate(rel regclass) RETURNS void
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_invalidate';
 
@@ -771,13 +774,10 @@ BEGIN
             RAISE EXCEPTION 'value expression of counter "%" is of type %, not a number', name, vtype
                 USING ERRCODE = 'datatype_mismatch';
         END IF;
-        IF aggregate IN ('min', 'max') AND NOT (
-               EXISTS (SELECT 1 FROM pg_catalog.pg_aggregate g JOIN pg_catalog.pg_proc p ON p.oid = g.aggfnoid
-                        WHERE p.proname = aggregate AND p.pronamespace = 'pg_catalog'::regnamespace
-                          AND p.proargtypes[0] IN (vtype, (SELECT t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid = vtype)))
+        IF aggregate IN ('min', 'max') AND NOT (denorm._orderable(vtype)
                AND denorm._assignable(vtype, denorm._column_type(target, target_column, 'target_column')::regtype)) THEN
-            RAISE EXCEPTION 'value expression of counter "%" is of type %, which has no % or cannot be stored in column "%" (%)',
-                name, vtype, aggregate, target_column, coltype USING ERRCODE = 'datatype_mismatch';
+            RAISE EXCEPTION 'value expression of counter "%" is of type %, which has no ordering or cannot be stored in column "%" (%)',
+                name, vtype, target_column, coltype USING ERRCODE = 'datatype_mismatch';
         END IF;
     END IF;
     PERFORM denorm._check_column_sharing(target_column, coltype, aggregate,
@@ -836,6 +836,11 @@ BEGIN
     END LOOP;
     order_types := ARRAY(SELECT denorm._expression_type(source, e, 'order_by')
                            FROM pg_catalog.unnest(order_by) WITH ORDINALITY u(e, o) ORDER BY o);
+    IF EXISTS (SELECT 1 FROM pg_catalog.unnest(order_types) t WHERE NOT denorm._orderable(t)) THEN
+        RAISE EXCEPTION 'order_by of latest "%" has a value of type %, which has no ordering', name,
+            (SELECT t FROM pg_catalog.unnest(order_types) t WHERE NOT denorm._orderable(t) LIMIT 1)
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
     -- Latests share columns only as a whole group, ordered by tuples of one type.
     FOR other IN SELECT * FROM denorm._definitions d
                   WHERE d.target = _create_latest.target AND d.target_columns && _create_latest.target_columns LOOP
