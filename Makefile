@@ -9,7 +9,10 @@ OBJS        = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 DATA        = $(sort $(wildcard src/sql/denorm--*.sql))
 
 PG_CPPFLAGS = -I$(srcdir)/src
-PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+# -MMD -MP: each object lists the headers it read (src/**/*.d, included below), so a
+# changed struct in a header rebuilds every object that lays it out.
+PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+              -MMD -MP
 SHLIB_LINK += -lstdc++
 
 REGRESS     = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))
@@ -20,6 +23,9 @@ include $(PGXS)
 
 # Makefile.global assigns BITCODE_CXXFLAGS with '=', so this must follow the include.
 BITCODE_CXXFLAGS += -std=c++17 -Wno-register
+
+-include $(OBJS:.o=.d)
+EXTRA_CLEAN += $(OBJS:.o=.d)
 
 # ---------------------------------------------------------------------------------------
 # Harness targets (scripts/). They drive throwaway clusters as the postgres OS user;

@@ -49,7 +49,7 @@ SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggrega
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', filter => 'random() > 0.5');
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggregate => 'max', value => 'flag');
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggregate => 'min', value => 'body');
-SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', deferred => true);
+SELECT denorm.create_counter('c', 'parent', 'm', 'child', '{parent_id}', aggregate => 'max', value => 'score', deferred => true);
 -- Expression strings cannot inject SQL: they are parsed as one expression.
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', filter => 'true; DROP TABLE parent');
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', filter => 'true FROM pg_class');

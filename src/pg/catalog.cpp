@@ -29,6 +29,7 @@ extern "C" {
 #include <initializer_list>
 
 #include "pg/expression.hpp"
+#include "pg/privileges.hpp"
 
 namespace denorm::pg {
 
@@ -287,13 +288,30 @@ void prepare_extremum_plans(CounterDef *def)
     if (sql[3]) def->fast_plan = prepare_kept(sql[3], nargs, types);
 }
 
+// A deferred count or sum appends its changes (denorm._pending_insert_sql).
+void prepare_pending_plan(CounterDef *def)
+{
+    Oid argtypes[1] = {TEXTOID};
+    Datum args[1] = {CStringGetTextDatum(def->name)};
+    if (SPI_execute_with_args("SELECT denorm._pending_insert_sql($1)", 1, argtypes, args, nullptr, true, 1) !=
+            SPI_OK_SELECT ||
+        SPI_processed != 1)
+        elog(ERROR, "could not read the statement of deferred counter \"%s\"", def->name);
+    char *sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (def->nkeys + 1)));
+    types[0] = delta_type_of(def->delta_kind);
+    for (int k = 0; k < def->nkeys; k++) types[k + 1] = def->key_types[k];
+    def->pending_plan = prepare_kept(sql, def->nkeys + 1, types);
+    def->pending_owner = extension_owner();
+}
+
 void load_source(SourceEntry *entry)
 {
     Oid argtypes[1] = {OIDOID};
     Datum args[1] = {ObjectIdGetDatum(entry->key)};
     if (SPI_execute_with_args("SELECT name, kind, target::pg_catalog.oid, target_columns[1], source_key, target_key, "
                               "value, filter, create_missing, touch, "
-                              "pg_catalog.array_to_string(target_columns, ',') FROM denorm._definitions "
+                              "pg_catalog.array_to_string(target_columns, ','), deferred FROM denorm._definitions "
                               "WHERE source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 AND NOT suspended "
                               "ORDER BY name",
                               1, argtypes, args, nullptr, true, 0) != SPI_OK_SELECT)
@@ -357,7 +375,11 @@ void load_source(SourceEntry *entry)
             prepare_extremum_plans(def);
         } else {
             def->delta_kind = def->value ? delta_kind_of(exprType(reinterpret_cast<Node *>(def->value))) : DeltaKind::Int;
-            prepare_def_plans(def, def->target_column, target_key, touch_null ? nullptr : TextDatumGetCString(touch));
+            def->deferred = DatumGetBool(SPI_getbinval(row, rowdesc, 12, &isnull));
+            if (def->deferred)
+                prepare_pending_plan(def);
+            else
+                prepare_def_plans(def, def->target_column, target_key, touch_null ? nullptr : TextDatumGetCString(touch));
         }
     }
     table_close(rel, NoLock);
@@ -412,11 +434,11 @@ Entry *lookup(HTAB *cache, Oid key, void (*load)(Entry *), SPIPlanPtr *(*plans_o
 
 SPIPlanPtr *source_plans(SourceEntry *e, int *n)
 {
-    auto *plans = static_cast<SPIPlanPtr *>(MemoryContextAllocZero(e->context, sizeof(SPIPlanPtr) * (6 * e->defs.ndefs + 1)));
+    auto *plans = static_cast<SPIPlanPtr *>(MemoryContextAllocZero(e->context, sizeof(SPIPlanPtr) * (7 * e->defs.ndefs + 1)));
     *n = 0;
     for (int i = 0; i < e->defs.ndefs; i++) {
         CounterDef *def = &e->defs.defs[i];
-        for (SPIPlanPtr plan : {def->update_plan, def->upsert_plan, def->fast_plan, def->lock_plan,
+        for (SPIPlanPtr plan : {def->update_plan, def->upsert_plan, def->pending_plan, def->fast_plan, def->lock_plan,
                                 def->recompute_plan, def->create_plan})
             plans[(*n)++] = plan;
     }

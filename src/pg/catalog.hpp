@@ -37,6 +37,9 @@ struct CounterDef {
     bool create_missing;
     SPIPlanPtr update_plan;     // UPDATE target SET col = col + $1 WHERE key = $2..
     SPIPlanPtr upsert_plan;     // INSERT .. ON CONFLICT DO UPDATE (create_missing only)
+    bool deferred;              // the change goes to denorm._pending_deltas instead:
+    SPIPlanPtr pending_plan;    // INSERT of ($1 delta, $2.. source key)
+    Oid pending_owner;          // as the extension's owner
 
     // min, max and latest: values are recomputed, not added (denorm._extremum_statements).
     char *group;                // target columns written, joined: definitions with the same

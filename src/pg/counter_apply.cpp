@@ -66,6 +66,16 @@ void collect_in_global_order(Batch *batch)
     order->sort();
 }
 
+// A deferred definition's change: appended, no target row touched.
+void append_pending(CounterDef *def, const Accum *acc)
+{
+    Datum values[INDEX_MAX_KEYS + 1];
+    values[0] = delta_datum(def, *acc);
+    for (int k = 0; k < def->nkeys; k++) values[k + 1] = acc->keys[k];
+    int rc = SPI_execute_plan(def->pending_plan, values, nullptr, false, 0);
+    if (rc != SPI_OK_INSERT) elog(ERROR, "denorm: deferred change of counter \"%s\" failed: %d", def->name, rc);
+}
+
 // Applies one change; returns true when create_missing inserted the target row
 // (its BEFORE INSERT initialiser then counted the whole statement already).
 bool apply_one(CounterDef *def, const Accum *acc)
@@ -116,9 +126,12 @@ void apply_batch(Batch *batch)
         bool extremum = is_extremum(def);
         if (extremum && recomputed_row && *recomputed_row == entry.row && strcmp(recomputed_group, def->group) == 0)
             continue;
-        SetUserIdAndSecContext(def->target_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-        bool created;
-        if (extremum) {
+        Oid role = def->deferred ? def->pending_owner : def->target_owner;
+        SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+        bool created = false;
+        if (def->deferred) {
+            append_pending(def, entry.item);
+        } else if (extremum) {
             ExtremumResult result = apply_extremum(def, entry.item);
             created = result == ExtremumResult::Created;
             if (result == ExtremumResult::Recomputed) {

@@ -28,6 +28,7 @@ extern "C" {
 #include "pg/catalog.hpp"
 #include "pg/errors.hpp"
 #include "pg/key_encoding.hpp"
+#include "pg/privileges.hpp"
 #include "pg/statement_batch.hpp"
 
 namespace denorm::pg {
@@ -223,7 +224,15 @@ extern "C" Datum denorm_counter_truncate_trigger(PG_FUNCTION_ARGS)
         owners[i] = defs->defs[i].target_owner;
         columns[i] = pstrdup(defs->defs[i].target_column);
     }
+    bool any_deferred = false;
+    for (int i = 0; i < n; i++) any_deferred = any_deferred || defs->defs[i].deferred;
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    if (any_deferred) {
+        // Pending deltas of the truncated rows are discarded before the recount.
+        Oid dtypes[1] = {REGCLASSOID};
+        Datum dvalues[1] = {ObjectIdGetDatum(root)};
+        execute_as(extension_owner(), "SELECT denorm._discard_pending($1)", 1, dtypes, dvalues, nullptr);
+    }
     Oid save_user;
     int save_sec;
     GetUserIdAndSecContext(&save_user, &save_sec);

@@ -9,6 +9,7 @@ namespace denorm::pg {
 
 extern bool guc_enabled;              // denorm.enabled: the worker refreshes
 extern int guc_naptime_ms;            // denorm.naptime: longest sleep of the worker
+extern int guc_fold_interval_ms;      // denorm.fold_interval: how often deferred counters are folded
 extern int guc_refresh_lock_timeout_ms;  // denorm.refresh_lock_timeout
 extern int guc_log_retention_s;       // denorm.log_retention: refresh_log rows kept
 extern char *guc_databases;           // denorm.databases: comma list, empty = all

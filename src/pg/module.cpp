@@ -23,6 +23,7 @@ namespace denorm::pg {
 
 bool guc_enabled = true;
 int guc_naptime_ms = 1000;
+int guc_fold_interval_ms = 1000;
 int guc_refresh_lock_timeout_ms = 5000;
 int guc_log_retention_s = 7 * 24 * 3600;
 char *guc_databases = nullptr;
@@ -33,6 +34,9 @@ void define_gucs()
                              &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("denorm.naptime", "Longest sleep of the background worker.", nullptr, &guc_naptime_ms, 1000,
                             10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("denorm.fold_interval", "How often the background worker folds deferred counters.",
+                            nullptr, &guc_fold_interval_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+                            nullptr, nullptr);
     DefineCustomIntVariable("denorm.refresh_lock_timeout", "lock_timeout of a materialized view refresh.", nullptr,
                             &guc_refresh_lock_timeout_ms, 5000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
                             nullptr);

@@ -225,6 +225,8 @@ extern "C" Datum denorm_run_pending(PG_FUNCTION_ARGS)
     Oid save_user;
     int save_sec;
     as_extension_owner_begin(&save_user, &save_sec);
+    // Deferred counters first: a view reading a counter then sees it folded.
+    if (SPI_execute("SELECT denorm._fold_all()", false, 0) != SPI_OK_SELECT) elog(ERROR, "denorm._fold_all() failed");
     int done = 0;
     for (int pass = 0; pass < 100; pass++) {
         int n;

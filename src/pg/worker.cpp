@@ -31,6 +31,8 @@ extern "C" {
 #include "utils/varlena.h"
 }
 
+#include <algorithm>
+
 #include "pg/gucs.hpp"
 #include "pg/mv_refresh.hpp"
 #include "pg/shared_state.hpp"
@@ -81,12 +83,56 @@ void clear_worker_latch(int, Datum arg)
     SpinLockRelease(&state->mutex);
 }
 
-// One pass over the due views, each refreshed in its own transaction so that a
-// failure stays with its view. Returns how long to sleep.
-long run_once(TimestampTz *last_prune)
+// Folds the deferred counters in a transaction of its own; an error is logged and
+// the fold is tried again next time. Returns whether there are deferred counters.
+bool fold_deferred()
+{
+    volatile bool any = false;
+    MemoryContext cxt = CurrentMemoryContext;
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    PG_TRY();
+    {
+        PushActiveSnapshot(GetTransactionSnapshot());
+        SPI_connect();
+        pgstat_report_activity(STATE_RUNNING, "denorm: folding deferred counters");
+        if (SPI_execute("SELECT denorm._fold_all()", false, 0) == SPI_OK_SELECT && SPI_processed == 1) {
+            bool isnull;
+            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+            any = !isnull;
+        }
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(cxt);
+        EmitErrorReport();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        any = true;
+    }
+    PG_END_TRY();
+    return any;
+}
+
+// One pass: the deferred counters when their fold is due, then the due views, each
+// refreshed in its own transaction so that a failure stays with its view. Returns how
+// long to sleep.
+long run_once(TimestampTz *last_prune, TimestampTz *last_fold)
 {
     core::Micros sleep = static_cast<core::Micros>(guc_naptime_ms) * 1000;
     if (!guc_enabled) return guc_naptime_ms;
+
+    core::Micros fold_every = static_cast<core::Micros>(guc_fold_interval_ms) * 1000;
+    core::Micros since_fold = GetCurrentTimestamp() - *last_fold;
+    if (since_fold >= fold_every) {
+        *last_fold = GetCurrentTimestamp();
+        if (fold_deferred()) sleep = std::min(sleep, fold_every);
+    } else {
+        sleep = std::min(sleep, fold_every - since_fold);
+    }
 
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
@@ -361,6 +407,7 @@ extern "C" void denorm_database_main(Datum arg)
     ereport(LOG, (errmsg("denorm worker started for database \"%s\"", dbname)));
 
     TimestampTz last_prune = 0;
+    TimestampTz last_fold = 0;
     for (;;) {
         CHECK_FOR_INTERRUPTS();
         if (ConfigReloadPending) {
@@ -371,7 +418,7 @@ extern "C" void denorm_database_main(Datum arg)
             set_state(dbid, DbState::NotInstalled, -1);
             proc_exit(0);
         }
-        long sleep_ms = run_once(&last_prune);
+        long sleep_ms = run_once(&last_prune, &last_fold);
         if (sleep_ms > 0) {
             (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
             ResetLatch(MyLatch);

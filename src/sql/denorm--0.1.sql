@@ -54,6 +54,23 @@ SELECT name, kind, target, target_columns, source, source_key, target_key, value
   FROM denorm._definitions;
 GRANT SELECT ON denorm.counters TO PUBLIC;
 
+-- Deferred counters (SPEC §1.3): writers append their statement's net change per key
+-- here instead of updating the target row (no lock on a hot row); the worker or
+-- run_pending() folds them into the target. The counter's value is the target column
+-- plus its pending deltas, and every recount (init, backfill, TRUNCATE, reconcile)
+-- writes the column as the aggregate minus the pending deltas, so a later fold keeps
+-- it exact. key holds the target key values as text, in the order of the target key
+-- columns' names (what _pending_key_sql builds).
+CREATE TABLE denorm._pending_deltas (
+    counter  text NOT NULL,
+    key      text[] NOT NULL,
+    delta    numeric NOT NULL
+);
+CREATE INDEX ON denorm._pending_deltas (counter, key);
+SELECT pg_catalog.pg_extension_config_dump('denorm._pending_deltas', '');
+-- Readable by all (counter_value adds them up with the caller's rights).
+GRANT SELECT ON denorm._pending_deltas TO PUBLIC;
+
 -------------------------------------------------------------------------------
 -- Native helpers (src/pg). Internal ones are not for PUBLIC.
 -------------------------------------------------------------------------------
@@ -189,6 +206,31 @@ CREATE FUNCTION denorm._column_sql_type(rel regclass, col text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
      WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+-- A deferred definition's pending key for the target row whose key column
+-- d.target_key[i] is given by key_refs[i]: the values as text, through the target
+-- columns' types (so '007' and 7 are one key), ordered by column name.
+CREATE FUNCTION denorm._pending_key_sql(d denorm._definitions, key_refs text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'ARRAY[' || pg_catalog.string_agg(pg_catalog.format('((%s)::%s)::pg_catalog.text', key_refs[o],
+               denorm._column_sql_type(d.target, k)), ', ' ORDER BY k) || ']::pg_catalog.text[]'
+      FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o)
+$$;
+
+-- The sum of a deferred definition's pending deltas for one target row (0 when none).
+CREATE FUNCTION denorm._pending_sql(d denorm._definitions, key_refs text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.format('coalesce((SELECT pg_catalog.sum(p.delta) FROM denorm._pending_deltas p '
+                             'WHERE p.counter = %L AND p.key = %s), 0)', d.name, denorm._pending_key_sql(d, key_refs))
+$$;
+
+-- What one definition contributes to a recount of one target row: its probe, minus
+-- its pending deltas when deferred.
+CREATE FUNCTION denorm._contribution_sql(d denorm._definitions, key_refs text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT denorm._probe_sql(d, key_refs)
+           || CASE WHEN d.deferred THEN ' - ' || denorm._pending_sql(d, key_refs) ELSE '' END
 $$;
 
 -------------------------------------------------------------------------------
@@ -340,6 +382,19 @@ BEGIN
            FROM pg_catalog.generate_series(1, pg_catalog.array_length(keycols, 1)) g));
 END $$;
 
+-- Minus a deferred definition's pending deltas per key, shaped like _aggregate_query.
+CREATE FUNCTION denorm._pending_query(d denorm._definitions, keycols text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.format('SELECT %s, -pg_catalog.sum(p.delta) AS x FROM denorm._pending_deltas p '
+                             'WHERE p.counter = %L GROUP BY %s',
+               (SELECT pg_catalog.string_agg(pg_catalog.format('(p.key[%s])::%s AS k%s',
+                           (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(d.target_key) k WHERE k <= c),
+                           denorm._column_sql_type(d.target, c), i), ', ' ORDER BY i)
+                  FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, i)),
+               d.name,
+               (SELECT pg_catalog.string_agg(g::text, ', ') FROM pg_catalog.generate_series(1, pg_catalog.cardinality(keycols)) g))
+$$;
+
 -- The combined value of a target column for every key that has source rows:
 -- query yields k1..kn (in the order of keycols) and total.
 CREATE FUNCTION denorm._expected_query(target regclass, target_column text,
@@ -355,6 +410,9 @@ BEGIN
                 AND x.kind IN ('count', 'sum') ORDER BY x.name LOOP
         keycols := coalesce(keycols, d.target_key);
         parts := parts || denorm._aggregate_query(d, keycols);
+        IF d.deferred THEN
+            parts := parts || denorm._pending_query(d, keycols);
+        END IF;
     END LOOP;
     IF keycols IS NULL THEN
         RETURN;
@@ -463,7 +521,7 @@ BEGIN
     FOR d IN SELECT * FROM denorm._definitions x
               WHERE x.target = _expected_expr.target AND x.target_columns[1] = target_column
                 AND x.kind IN ('count', 'sum') ORDER BY x.name LOOP
-        expr := expr || ' + ' || denorm._probe_sql(d, denorm._refs('t', d.target_key))
+        expr := expr || ' + (' || denorm._contribution_sql(d, denorm._refs('t', d.target_key)) || ')'
             || '::pg_catalog.numeric';
     END LOOP;
     RETURN expr;
@@ -621,7 +679,7 @@ BEGIN
         expr := '0';
         FOR d IN SELECT * FROM denorm._definitions
                   WHERE _definitions.target = _init_query.target AND target_columns[1] = col ORDER BY name LOOP
-            expr := expr || ' + ' || denorm._probe_sql(d, denorm._key_params(d, key_columns));
+            expr := expr || ' + ' || denorm._contribution_sql(d, denorm._key_params(d, key_columns));
             key_columns := denorm._key_params_columns(d, key_columns);
         END LOOP;
         counter_columns := counter_columns || col;
@@ -763,9 +821,6 @@ DECLARE
 BEGIN
     PERFORM denorm._check_counter_shape(name, aggregate, value IS NOT NULL,
         pg_catalog.cardinality(source_key), pg_catalog.cardinality(target_key), deferred);
-    IF deferred THEN
-        RAISE EXCEPTION 'deferred counters are not supported yet' USING ERRCODE = 'feature_not_supported';
-    END IF;
     tkey := denorm._check_definition(name, target, source, source_key, target_key, filter, touch);
     coltype := denorm._column_type(target, target_column, 'target_column');
     IF value IS NOT NULL THEN
@@ -870,6 +925,12 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d denorm._definitions;
 BEGIN
+    -- A deferred counter's pending deltas go into its column first: what the column
+    -- then holds stays right.
+    IF EXISTS (SELECT 1 FROM denorm._definitions x WHERE x.name = _drop_counter.name AND x.deferred) THEN
+        PERFORM denorm._fold(name);
+        DELETE FROM denorm._pending_deltas p WHERE p.counter = _drop_counter.name;
+    END IF;
     DELETE FROM denorm._definitions x WHERE x.name = _drop_counter.name RETURNING * INTO d;
     IF NOT FOUND THEN
         IF if_exists THEN
@@ -881,6 +942,163 @@ BEGIN
     PERFORM denorm._sync_triggers(d.source);
     PERFORM denorm._sync_triggers(d.target);
 END $$;
+
+-------------------------------------------------------------------------------
+-- Deferred counters: folding pending deltas, reading exact values (SPEC §1.3).
+-------------------------------------------------------------------------------
+-- "t.a = (p.key[1])::int AND ..." : target row alias t against pending key alias p.
+CREATE FUNCTION denorm._pending_match(d denorm._definitions, t text, p text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I = (%s.key[%s])::%s', t, k, p, r, denorm._column_sql_type(d.target, k)),
+                                 ' AND ' ORDER BY r)
+      FROM (SELECT k, pg_catalog.row_number() OVER (ORDER BY k) AS r FROM pg_catalog.unnest(d.target_key) k) x
+$$;
+
+-- Folds a deferred counter's pending deltas into its target rows; returns the number of
+-- rows changed. The rows are locked first (the deltas of a row are then deleted and
+-- added in the same statement, so a concurrent fold never adds them twice). A missing
+-- row is created first when create_missing (its initialiser subtracts the deltas this
+-- fold then adds); otherwise its deltas wait until the row exists.
+CREATE FUNCTION denorm._fold(counter_name text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d denorm._definitions;
+    keys text;
+    n bigint;
+BEGIN
+    SELECT * INTO d FROM denorm._definitions x WHERE x.name = counter_name AND x.deferred;
+    IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM denorm._pending_deltas p WHERE p.counter = counter_name) THEN
+        RETURN 0;
+    END IF;
+    keys := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(k), ', ' ORDER BY k) FROM pg_catalog.unnest(d.target_key) k);
+    IF d.create_missing THEN
+        EXECUTE pg_catalog.format(
+            'INSERT INTO %s AS t (%s) SELECT DISTINCT %s FROM denorm._pending_deltas p '
+            'WHERE p.counter = $1 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %s) ON CONFLICT (%2$s) DO NOTHING',
+            d.target, keys,
+            (SELECT pg_catalog.string_agg(pg_catalog.format('(p.key[%s])::%s', r, denorm._column_sql_type(d.target, k)), ', ' ORDER BY r)
+               FROM (SELECT k, pg_catalog.row_number() OVER (ORDER BY k) AS r FROM pg_catalog.unnest(d.target_key) k) x),
+            denorm._pending_match(d, 't', 'p'))
+          USING counter_name;
+    END IF;
+    EXECUTE pg_catalog.format(
+        'WITH l AS (SELECT %2$s FROM %1$s t WHERE EXISTS (SELECT 1 FROM denorm._pending_deltas p '
+        '                                               WHERE p.counter = $1 AND %3$s) '
+        '            ORDER BY %2$s FOR NO KEY UPDATE), '
+        '     g AS (DELETE FROM denorm._pending_deltas p USING l WHERE p.counter = $1 AND %4$s RETURNING p.key, p.delta), '
+        '     s AS (SELECT g.key, pg_catalog.sum(g.delta) AS delta FROM g GROUP BY g.key) '
+        'UPDATE %1$s t SET %5$I = t.%5$I + s.delta%6$s FROM s WHERE %7$s AND s.delta <> 0',
+        d.target,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ' ORDER BY k) FROM pg_catalog.unnest(d.target_key) k),
+        denorm._pending_match(d, 't', 'p'),
+        denorm._pending_match(d, 'l', 'p'),
+        d.target_columns[1],
+        CASE WHEN d.touch IS NULL THEN '' ELSE pg_catalog.format(', %I = pg_catalog.now()', d.touch) END,
+        denorm._pending_match(d, 't', 's'))
+      USING counter_name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
+-- Folds every deferred counter (run by the worker every denorm.fold_interval, and by
+-- run_pending()); returns the rows changed, or NULL when there is no deferred counter.
+-- A fold waits for row locks like any writer; with a short deadlock_timeout it is the
+-- one that gives way when it meets a writer in a lock cycle, and it is tried again
+-- next time.
+CREATE FUNCTION denorm._fold_all() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    name text;
+    n bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM denorm._definitions WHERE deferred) THEN
+        RETURN NULL;
+    END IF;
+    n := 0;
+    BEGIN
+        PERFORM pg_catalog.set_config('deadlock_timeout', '50ms', true);
+    EXCEPTION WHEN insufficient_privilege THEN
+        NULL;
+    END;
+    FOR name IN SELECT x.name FROM denorm._definitions x WHERE x.deferred ORDER BY x.name LOOP
+        BEGIN
+            n := n + denorm._fold(name);
+        EXCEPTION WHEN deadlock_detected OR lock_not_available THEN
+            RAISE LOG 'denorm: folding counter "%" gave way to a writer (%); it is folded next time', name, SQLERRM;
+        END;
+    END LOOP;
+    RETURN n;
+END $$;
+REVOKE ALL ON FUNCTION denorm._fold(text), denorm._fold_all() FROM PUBLIC;
+
+-- The exact value of a count or sum counter for one target key (given in target_key
+-- order), folded or not, under the caller's snapshot: the stored column plus the
+-- pending deltas of the deferred definitions sharing it, read in one statement (a fold
+-- commits both sides at once). A missing target row reads as NULL, or — when a
+-- definition would create it — as the recount the created row will hold.
+CREATE FUNCTION denorm.counter_value(name text, VARIADIC key text[]) RETURNS numeric
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d denorm._definitions;
+    x denorm._definitions;
+    refs text[];
+    pending text := '0';
+    recount text := '0';
+    creates boolean := false;
+    result numeric;
+BEGIN
+    SELECT * INTO d FROM denorm._definitions c WHERE c.name = counter_value.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'counter "%" does not exist', name USING ERRCODE = 'undefined_object',
+            HINT = 'denorm.counters lists the counters.';
+    END IF;
+    IF d.kind NOT IN ('count', 'sum') THEN
+        RAISE EXCEPTION 'counter_value reads count and sum counters; "%" is a %', name, d.kind
+            USING ERRCODE = 'invalid_parameter_value', HINT = pg_catalog.format('Read %s of %s.',
+                  pg_catalog.array_to_string(d.target_columns, ', '), d.target);
+    END IF;
+    IF coalesce(pg_catalog.cardinality(key), 0) <> pg_catalog.cardinality(d.target_key) THEN
+        RAISE EXCEPTION 'counter "%" has a key of % columns (%), not %', name, pg_catalog.cardinality(d.target_key),
+            pg_catalog.array_to_string(d.target_key, ', '), coalesce(pg_catalog.cardinality(key), 0)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR x IN SELECT * FROM denorm._definitions c
+              WHERE c.target = d.target AND c.target_columns[1] = d.target_columns[1] ORDER BY c.name LOOP
+        -- $1[i] is the key value of d.target_key[i]; x may list the key columns in another order.
+        refs := ARRAY(SELECT pg_catalog.format('$1[%s]', pg_catalog.array_position(d.target_key, k))
+                        FROM pg_catalog.unnest(x.target_key) WITH ORDINALITY u(k, o) ORDER BY o);
+        IF x.deferred THEN
+            pending := pending || ' + ' || denorm._pending_sql(x, refs);
+        END IF;
+        recount := recount || ' + ' || denorm._probe_sql(x, refs);
+        creates := creates OR x.create_missing;
+    END LOOP;
+    EXECUTE pg_catalog.format(
+        'SELECT CASE WHEN r.present THEN r.v + %s %s END FROM (SELECT 1) _one '
+        'LEFT JOIN LATERAL (SELECT t.%I::pg_catalog.numeric AS v, true AS present FROM %s t WHERE %s) r ON true',
+        pending, CASE WHEN creates THEN 'ELSE ' || recount ELSE '' END, d.target_columns[1], d.target,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I = ($1[%s])::%s', k, o, denorm._column_sql_type(d.target, k)), ' AND ' ORDER BY o)
+           FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o)))
+      INTO result USING key;
+    RETURN result;
+END $$;
+
+-- The INSERT a writer runs for a deferred definition: $1 the delta, $2.. the source key.
+CREATE FUNCTION denorm._pending_insert_sql(counter_name text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.format('INSERT INTO denorm._pending_deltas (counter, key, delta) VALUES (%L, %s, $1)', d.name,
+               denorm._pending_key_sql(d, ARRAY(SELECT '$' || (o + 1) FROM pg_catalog.generate_series(1, pg_catalog.cardinality(d.target_key)) o)))
+      FROM denorm._definitions d WHERE d.name = counter_name
+$$;
+
+-- Before a TRUNCATE of source is recounted: the pending deltas of its deferred
+-- definitions describe rows that are gone.
+CREATE FUNCTION denorm._discard_pending(source regclass) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    DELETE FROM denorm._pending_deltas p
+     WHERE p.counter IN (SELECT d.name FROM denorm._definitions d WHERE d.source = _discard_pending.source AND d.deferred)
+$$;
+REVOKE ALL ON FUNCTION denorm._discard_pending(regclass) FROM PUBLIC;
 
 -- _recompute, _init_query and the helpers they call stay executable by PUBLIC: they
 -- run as the target's owner (TRUNCATE, backfill, new target rows) and only ever
@@ -999,6 +1217,7 @@ BEGIN
                 AND (x.source::oid = o.objid OR x.target::oid = o.objid)
               RETURNING x.name, x.source::oid AS source, x.target::oid AS target LOOP
         RAISE NOTICE 'dropping counter "%" because its table was dropped', d.name;
+        DELETE FROM denorm._pending_deltas p WHERE p.counter = d.name;
         FOREACH other IN ARRAY ARRAY[d.source, d.target]::regclass[] LOOP
             IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = other) THEN
                 PERFORM denorm._sync_triggers(other);
