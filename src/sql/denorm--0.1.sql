@@ -1149,6 +1149,16 @@ CREATE FUNCTION denorm.drop_counter(name text, if_exists boolean DEFAULT false) 
 -- Living with DDL: new partitions of a source get the statement triggers;
 -- dropping a source or target table drops its definitions.
 -------------------------------------------------------------------------------
+-- 'a column in its <what>' when one of exprs no longer parses against source, else NULL.
+CREATE FUNCTION denorm._unparsable(source regclass, what text, exprs text[]) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM denorm._expression_type(source, e, what) FROM pg_catalog.unnest(exprs) e WHERE e IS NOT NULL;
+    RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+    RETURN 'a column in its ' || what;
+END $$;
+
 CREATE FUNCTION denorm._on_ddl_command_end() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1185,14 +1195,10 @@ BEGIN
          WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                             WHERE a.attrelid = t.rel AND a.attname = t.col AND a.attnum > 0 AND NOT a.attisdropped);
         IF missing IS NULL THEN
-            BEGIN
-                IF def.filter IS NOT NULL THEN PERFORM denorm._expression_type(def.source, def.filter, 'filter'); END IF;
-                IF def.value IS NOT NULL THEN PERFORM denorm._expression_type(def.source, def.value, 'value'); END IF;
-            EXCEPTION WHEN OTHERS THEN
-                missing := CASE WHEN def.filter IS NULL THEN 'a column in its value'
-                                WHEN def.value IS NULL THEN 'a column in its filter'
-                                ELSE 'a column in its filter or value' END;
-            END;
+            missing := denorm._unparsable(def.source, 'filter', ARRAY[def.filter]);
+            missing := coalesce(missing, denorm._unparsable(def.source, 'value', ARRAY[def.value]));
+            missing := coalesce(missing, denorm._unparsable(def.source, 'source values', def.source_values));
+            missing := coalesce(missing, denorm._unparsable(def.source, 'order_by', def.order_by));
         END IF;
         IF missing IS NOT NULL THEN
             RAISE EXCEPTION 'cannot alter %: counter "%" uses %', coalesce(
