@@ -30,6 +30,15 @@ SELECT component, status, regexp_replace(detail, '\d+ s ago', 'N s ago') AS deta
 SELECT * FROM denorm.advise() WHERE object LIKE 'hl.%' OR object LIKE '% on hl.%';
 CREATE INDEX ON members (team_id);
 SELECT * FROM denorm.advise() WHERE object LIKE 'hl.%' OR object LIKE '% on hl.%';
+-- ... and for a max and a latest, the index their per-key recompute reads.
+ALTER TABLE teams ADD COLUMN last_task int, ADD COLUMN top_member int;
+SELECT denorm.create_counter('team_top_member', 'teams', 'top_member', 'members', '{team_id}', aggregate => 'max', value => 'id');
+SELECT denorm.create_latest('team_last_task', 'teams', '{last_task}', 'tasks', '{team_id}', '{id}', '{id}');
+SELECT * FROM denorm.advise() WHERE object LIKE 'hl.%' OR object LIKE '% on hl.%';
+CREATE INDEX ON members (team_id, id);
+CREATE INDEX ON tasks (team_id, id);
+SELECT * FROM denorm.advise() WHERE object LIKE 'hl.%' OR object LIKE '% on hl.%';
+SELECT denorm.drop_counter('team_top_member'), denorm.drop_counter('team_last_task');
 
 -- A disabled trigger is critical, and advise() gives the statements that repair it.
 ALTER TABLE tasks DISABLE TRIGGER denorm_counter_insert;

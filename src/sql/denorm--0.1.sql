@@ -1360,6 +1360,21 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 
+    IF EXISTS (SELECT 1 FROM denorm._definitions x WHERE x.deferred) THEN
+        component := 'deferred counters';
+        SELECT pg_catalog.count(*) AS deltas, pg_catalog.count(DISTINCT (p.counter, p.key)) AS keys INTO d
+          FROM denorm._pending_deltas p;
+        detail := pg_catalog.format('%s pending deltas over %s keys', d.deltas, d.keys);
+        IF d.deltas > 0 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+                                        WHERE a.backend_type = 'denorm worker' AND a.datname = pg_catalog.current_database()) THEN
+            status := 'warning';
+            detail := detail || ': no worker folds them here; run SELECT denorm.run_pending() from pg_cron';
+        ELSE
+            status := 'ok';
+        END IF;
+        RETURN NEXT;
+    END IF;
+
     component := 'session_replication_role';
     IF pg_catalog.current_setting('session_replication_role') = 'origin' THEN
         status := 'ok';
@@ -1427,6 +1442,33 @@ BEGIN
                               (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(d.source_key) c));
             RETURN NEXT;
         END IF;
+    END LOOP;
+    -- A min/max/latest recomputes a key by reading (key, value) or (key, order_by) from an
+    -- index: suggest one when the value/order_by are plain columns and no index has them.
+    FOR d IN SELECT x.name, x.source, x.source_key,
+                    CASE WHEN x.kind = 'latest' THEN x.order_by ELSE ARRAY[x.value] END AS tail
+               FROM denorm._definitions x WHERE x.kind IN ('min', 'max', 'latest') ORDER BY x.name LOOP
+        CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.unnest(d.tail) c
+                               WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = d.source
+                                                    AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped));
+        CONTINUE WHEN EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index x
+             WHERE x.indrelid = d.source AND x.indpred IS NULL
+               AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname) FROM pg_catalog.pg_attribute a
+                     WHERE a.attrelid = d.source
+                       AND a.attnum = ANY ((x.indkey::int2[])[0 : pg_catalog.cardinality(d.source_key) - 1]))
+                   = (SELECT pg_catalog.array_agg(c ORDER BY c) FROM pg_catalog.unnest(d.source_key) c)
+               AND ARRAY(SELECT a.attname::text FROM pg_catalog.unnest((x.indkey::int2[])[pg_catalog.cardinality(d.source_key) :
+                                    pg_catalog.cardinality(d.source_key) + pg_catalog.cardinality(d.tail) - 1])
+                                    WITH ORDINALITY k(attnum, o)
+                           JOIN pg_catalog.pg_attribute a ON a.attrelid = d.source AND a.attnum = k.attnum ORDER BY k.o)
+                   = d.tail);
+        object := d.source::text;
+        problem := pg_catalog.format('no index on (%s): %s reads the whole key to recompute it',
+                                     pg_catalog.array_to_string(d.source_key || d.tail, ', '), d.name);
+        suggestion := pg_catalog.format('CREATE INDEX CONCURRENTLY ON %s (%s);', d.source,
+                          (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(d.source_key || d.tail) c));
+        RETURN NEXT;
     END LOOP;
     FOR d IN SELECT r.mv FROM denorm._mv_registry r
               WHERE r."concurrently" IS NOT false AND NOT denorm._has_unique_index(r.mv) ORDER BY r.mv::text LOOP
