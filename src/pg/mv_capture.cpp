@@ -1,8 +1,8 @@
 // mv_capture.cpp — change capture for registered materialized views: a statement
 // trigger on every table a view reads records, once per transaction and view, a
-// durable request row (insert-only, so writers never contend on a shared row), and
-// asks for the worker to be woken when the transaction commits. Also the request
-// and backoff helpers the SQL side calls.
+// request — in shared memory at commit (memory_requests.hpp), or, without it, a
+// durable insert-only request row — and asks for the worker to be woken when the
+// transaction commits. Also the request and backoff helpers the SQL side calls.
 // Layer: pg glue. Regime: PostgreSQL.
 extern "C" {
 #include "postgres.h"
@@ -22,6 +22,7 @@ extern "C" {
 
 #include "core/refresh_scheduler.hpp"
 #include "pg/catalog.hpp"
+#include "pg/memory_requests.hpp"
 #include "pg/privileges.hpp"
 #include "pg/shared_state.hpp"
 
@@ -86,6 +87,7 @@ SourceViews *views_of(Oid relid)
     entry->valid = true;
     Oid types[1] = {OIDOID};
     Datum values[1] = {ObjectIdGetDatum(relid)};
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     SPI_execute_with_args("SELECT mv::pg_catalog.oid FROM denorm._mv_registry "
                           "WHERE $1::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (sources)",
                           1, types, values, nullptr, true, 0);
@@ -95,6 +97,7 @@ SourceViews *views_of(Oid relid)
         bool isnull;
         entry->views[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
     }
+    SPI_finish();
     return entry;
 }
 
@@ -111,8 +114,13 @@ bool already_requested(Oid mv)
 SPIPlanPtr insert_plan = nullptr;
 Oid request_owner = InvalidOid;
 
-void insert_requests(Oid *views, int n)
+void insert_requests(Oid *views, int n, bool in_memory)
 {
+    if (in_memory && request_in_memory_at_commit(views, n)) {
+        wake_at_commit(false);
+        return;
+    }
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     if (!insert_plan) {
         Oid types[1] = {OIDARRAYOID};
         insert_plan = prepare_kept("INSERT INTO denorm._mv_requests (mv) "
@@ -130,19 +138,22 @@ void insert_requests(Oid *views, int n)
     int rc = SPI_execute_plan(insert_plan, values, nullptr, false, 0);
     SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
     if (rc != SPI_OK_INSERT) elog(ERROR, "denorm: could not record a refresh request: %d", rc);
+    SPI_finish();
     wake_at_commit(false);
 }
 
 }  // namespace
 
-// Requests a refresh of the given views in this transaction (once per view).
-void request_refresh_of(Oid *views, int n)
+// Requests a refresh of the given views in this transaction (once per view); a
+// writer's request may wait in memory until its commit, an explicit one is a row the
+// transaction itself can see (request_refresh(); run_pending() in one transaction).
+void request_refresh_of(Oid *views, int n, bool in_memory)
 {
     Oid *fresh = static_cast<Oid *>(palloc(sizeof(Oid) * (n + 1)));
     int nfresh = 0;
     for (int i = 0; i < n; i++)
         if (!already_requested(views[i])) fresh[nfresh++] = views[i];
-    if (nfresh > 0) insert_requests(fresh, nfresh);
+    if (nfresh > 0) insert_requests(fresh, nfresh, in_memory);
 }
 
 }  // namespace denorm::pg
@@ -171,13 +182,11 @@ extern "C" Datum denorm_mv_capture_trigger(PG_FUNCTION_ARGS)
                         errmsg("denorm._mv_capture_trigger() can only be called as a trigger")));
     auto *td = reinterpret_cast<TriggerData *>(fcinfo->context);
     register_callbacks();
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     SourceViews *entry = views_of(partition_root(RelationGetRelid(td->tg_relation)));
     int n = entry->nviews;
     Oid *views = static_cast<Oid *>(palloc(sizeof(Oid) * (n + 1)));
     memcpy(views, entry->views, sizeof(Oid) * n);
-    if (n > 0) request_refresh_of(views, n);
-    SPI_finish();
+    if (n > 0) request_refresh_of(views, n, true);
     return PointerGetDatum(nullptr);
 }
 
@@ -186,9 +195,7 @@ extern "C" Datum denorm_request(PG_FUNCTION_ARGS)
 {
     register_callbacks();
     Oid mv = PG_GETARG_OID(0);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    request_refresh_of(&mv, 1);
-    SPI_finish();
+    request_refresh_of(&mv, 1, false);
     PG_RETURN_VOID();
 }
 

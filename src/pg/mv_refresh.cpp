@@ -20,6 +20,7 @@ extern "C" {
 #include <new>
 
 #include "pg/gucs.hpp"
+#include "pg/memory_requests.hpp"
 #include "pg/privileges.hpp"
 
 namespace denorm::pg {
@@ -100,6 +101,7 @@ Oid *due_views(int *n, core::Micros longest, core::Micros *sleep, bool *pending)
 
 bool refresh_one(Oid mv, int64 *row_count)
 {
+    flush_memory_requests();  // the requests this refresh serves are then claimed with the rest
     char timeout[32];
     snprintf(timeout, sizeof timeout, "%d", guc_refresh_lock_timeout_ms);
     int nest = NewGUCNestLevel();
@@ -225,6 +227,7 @@ extern "C" Datum denorm_run_pending(PG_FUNCTION_ARGS)
     Oid save_user;
     int save_sec;
     as_extension_owner_begin(&save_user, &save_sec);
+    flush_memory_requests();
     // Deferred counters first: a view reading a counter then sees it folded.
     if (SPI_execute("SELECT denorm._fold_all()", false, 0) != SPI_OK_SELECT) elog(ERROR, "denorm._fold_all() failed");
     int done = 0;

@@ -54,6 +54,7 @@ void shared_state_startup()
         SpinLockInit(&state->mutex);
         state->launcher_procno = -1;
         for (auto &slot : state->slots) slot.worker_procno = -1;
+        for (auto &request : state->requests) SpinLockInit(&request.mutex);
     }
     LWLockRelease(AddinShmemInitLock);
 }

@@ -14,6 +14,7 @@ extern "C" {
 namespace denorm::pg {
 
 constexpr int kMaxDatabases = 64;
+constexpr int kMaxRequestSlots = 1024;
 
 enum class DbState : int { Free = 0, Unknown, Installed, NotInstalled, Running };
 
@@ -25,10 +26,25 @@ struct DbSlot {
     TimestampTz probed_at;
 };
 
+// Refresh requests of one view committed since the worker last moved them to
+// denorm._mv_requests (memory_requests.hpp).
+struct RequestSlot {
+    slock_t mutex;
+    Oid dbid;              // InvalidOid: free (slots are taken under SharedState::mutex)
+    Oid mv;
+    int64 count;           // committed transactions
+    TimestampTz first_at;  // of the first and the last of them
+    TimestampTz last_at;
+};
+
 struct SharedState {
     slock_t mutex;
     int launcher_procno;   // -1 when no launcher
     DbSlot slots[kMaxDatabases];
+    // Databases that re-requested every view since this shared memory was created:
+    // requests kept only here are gone after a restart or crash.
+    Oid rerequested[kMaxDatabases];
+    RequestSlot requests[kMaxRequestSlots];
 };
 
 // NULL unless denorm is in shared_preload_libraries.

@@ -34,6 +34,7 @@ extern "C" {
 #include <algorithm>
 
 #include "pg/gucs.hpp"
+#include "pg/memory_requests.hpp"
 #include "pg/mv_refresh.hpp"
 #include "pg/shared_state.hpp"
 
@@ -139,6 +140,7 @@ long run_once(TimestampTz *last_prune, TimestampTz *last_fold)
     PushActiveSnapshot(GetTransactionSnapshot());
     SPI_connect();
     pgstat_report_activity(STATE_RUNNING, "denorm: looking for due refreshes");
+    flush_memory_requests();
     int n;
     bool pending;
     Oid *due = due_views(&n, sleep, &sleep, &pending);

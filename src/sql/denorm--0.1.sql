@@ -1518,7 +1518,8 @@ GRANT SELECT ON denorm._mv_registry TO PUBLIC;
 -- Insert-only: one row per transaction and view; durable, so requests survive a crash.
 CREATE TABLE denorm._mv_requests (
     mv           regclass NOT NULL,
-    requested_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+    requested_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    n            bigint NOT NULL DEFAULT 1    -- committed transactions this row stands for
 );
 CREATE INDEX ON denorm._mv_requests (mv, requested_at);
 SELECT pg_catalog.pg_extension_config_dump('denorm._mv_requests', '');
@@ -1696,8 +1697,8 @@ BEGIN
     END IF;
     use_concurrently := coalesce(reg.concurrently, true) AND denorm._can_refresh_concurrently(mv);
     BEGIN
-        WITH c AS (DELETE FROM denorm._mv_requests q WHERE q.mv = _refresh.mv RETURNING q.requested_at)
-        SELECT pg_catalog.count(*), pg_catalog.min(requested_at) INTO claimed, first_request FROM c;
+        WITH c AS (DELETE FROM denorm._mv_requests q WHERE q.mv = _refresh.mv RETURNING q.requested_at, q.n)
+        SELECT coalesce(pg_catalog.sum(c.n), 0), pg_catalog.min(c.requested_at) INTO claimed, first_request FROM c;
         EXECUTE pg_catalog.format('REFRESH MATERIALIZED VIEW %s%s', CASE WHEN use_concurrently THEN 'CONCURRENTLY ' ELSE '' END, mv);
         EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', mv) INTO row_count;
         -- This refresh is a change of the registered views that read this one.
@@ -1718,7 +1719,7 @@ BEGIN
     INSERT INTO denorm.refresh_log (mv, first_request_at, started_at, finished_at, duration_ms, row_count,
                                     requests_coalesced, "concurrently", status, error)
     SELECT _refresh.mv, pg_catalog.min(q.requested_at), started, pg_catalog.clock_timestamp(),
-           EXTRACT(epoch FROM pg_catalog.clock_timestamp() - started) * 1000, NULL, pg_catalog.count(*),
+           EXTRACT(epoch FROM pg_catalog.clock_timestamp() - started) * 1000, NULL, coalesce(pg_catalog.sum(q.n), 0),
            use_concurrently, 'failed', message
       FROM denorm._mv_requests q WHERE q.mv = _refresh.mv;
     UPDATE denorm._mv_registry r SET last_status = 'failed', consecutive_failures = r.consecutive_failures + 1,
@@ -1764,6 +1765,10 @@ CREATE FUNCTION denorm.run_pending() RETURNS integer
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_run_pending';
 REVOKE ALL ON FUNCTION denorm.run_pending() FROM PUBLIC;
 
+-- Requests committed but not yet moved from shared memory to _mv_requests.
+CREATE FUNCTION denorm._memory_requests(OUT mv regclass, OUT first_request_at timestamptz, OUT requests bigint)
+RETURNS SETOF record LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'denorm_memory_requests';
+
 CREATE VIEW denorm.mv_status AS
 SELECT r.mv, r.debounce, r.max_delay,
        coalesce(r.concurrently, true) AND denorm._can_refresh_concurrently(r.mv) AS "concurrently",
@@ -1771,8 +1776,10 @@ SELECT r.mv, r.debounce, r.max_delay,
        q.n > 0 AS pending, q.first_at AS pending_since, q.n AS requests_pending,
        r.last_refresh_at, r.last_duration_ms, r.last_status, r.consecutive_failures, r.next_attempt_at
   FROM denorm._mv_registry r
-  CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS n, pg_catalog.min(requested_at) AS first_at
-                        FROM denorm._mv_requests x WHERE x.mv = r.mv) q;
+  CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.sum(x.n), 0)::bigint AS n, pg_catalog.min(x.requested_at) AS first_at
+                        FROM (SELECT q.n, q.requested_at FROM denorm._mv_requests q WHERE q.mv = r.mv
+                              UNION ALL
+                              SELECT m.requests, m.first_request_at FROM denorm._memory_requests() m WHERE m.mv = r.mv) x) q;
 GRANT SELECT ON denorm.mv_status TO PUBLIC;
 
 CREATE FUNCTION denorm._wake_launcher() RETURNS void
