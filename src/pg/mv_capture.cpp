@@ -39,9 +39,13 @@ struct SourceViews {
 };
 HTAB *views_by_source = nullptr;
 
-// Per transaction: views already requested. Cleared at transaction end and at
-// subtransaction abort (the request rows of the aborted part are gone).
-HTAB *requested = nullptr;
+// Per transaction: views already requested (a short list: a transaction writes the
+// sources of a few views; beyond it, views are simply requested again, which is
+// harmless). Cleared at transaction end and at subtransaction abort (the request rows
+// of the aborted part are gone).
+constexpr int kRememberedViews = 32;
+Oid requested[kRememberedViews];
+int nrequested = 0;
 bool callbacks_registered = false;
 
 void on_relcache(Datum, Oid relid)
@@ -57,12 +61,12 @@ void on_xact(XactEvent event, void *)
 {
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
         event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-        requested = nullptr;  // lived in TopTransactionContext
+        nrequested = 0;
 }
 
 void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
 {
-    if (event == SUBXACT_EVENT_ABORT_SUB) requested = nullptr;  // re-request later: a duplicate is harmless
+    if (event == SUBXACT_EVENT_ABORT_SUB) nrequested = 0;  // re-request later: a duplicate is harmless
 }
 
 void register_callbacks()
@@ -103,10 +107,10 @@ SourceViews *views_of(Oid relid)
 
 bool already_requested(Oid mv)
 {
-    if (!requested) requested = make_oid_hash("denorm requested views", sizeof(Oid), TopTransactionContext, 8);
-    bool found;
-    hash_search(requested, &mv, HASH_ENTER, &found);
-    return found;
+    for (int i = 0; i < nrequested; i++)
+        if (requested[i] == mv) return true;
+    if (nrequested < kRememberedViews) requested[nrequested++] = mv;
+    return false;
 }
 
 // Inserts the request rows as the extension owner (writers need no right on them),
