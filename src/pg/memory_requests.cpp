@@ -195,8 +195,16 @@ void flush_memory_requests()
     for (Oid db : st->rerequested) rerequested = rerequested || db == MyDatabaseId;
     SpinLockRelease(&st->mutex);
     if (!rerequested && !rerequested_at_commit) {
-        if (SPI_execute("INSERT INTO denorm._mv_requests (mv) SELECT mv FROM denorm._mv_registry", false, 0) !=
-            SPI_OK_INSERT)
+        // Once per database and shared memory: unless this database already did it (or
+        // its extension was created) since the shared memory was created, requests may
+        // have been lost with the previous one.
+        Oid types[1] = {TIMESTAMPTZOID};
+        Datum values[1] = {TimestampTzGetDatum(st->created_at)};
+        if (SPI_execute_with_args("WITH s AS (UPDATE denorm._requests_state SET memory_created_at = $1 "
+                                  "           WHERE memory_created_at IS DISTINCT FROM $1 RETURNING 1) "
+                                  "INSERT INTO denorm._mv_requests (mv) SELECT r.mv FROM denorm._mv_registry r "
+                                  "WHERE EXISTS (SELECT FROM s)",
+                                  1, types, values, nullptr, false, 0) != SPI_OK_INSERT)
             elog(ERROR, "denorm: could not request the registered views");
         rerequested_at_commit = true;
     }
@@ -273,4 +281,16 @@ extern "C" Datum denorm_memory_requests(PG_FUNCTION_ARGS)
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return (Datum) 0;
+}
+
+// _memory_created_at(): when the shared memory was created (NULL without it); the
+// install script records it, so a new database has nothing to re-request.
+extern "C" {
+PG_FUNCTION_INFO_V1(denorm_memory_created_at);
+}
+extern "C" Datum denorm_memory_created_at(PG_FUNCTION_ARGS)
+{
+    SharedState *st = shared_state();
+    if (!st) PG_RETURN_NULL();
+    PG_RETURN_TIMESTAMPTZ(st->created_at);
 }

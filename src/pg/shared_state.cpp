@@ -55,6 +55,7 @@ void shared_state_startup()
         state->launcher_procno = -1;
         for (auto &slot : state->slots) slot.worker_procno = -1;
         for (auto &request : state->requests) SpinLockInit(&request.mutex);
+        state->created_at = GetCurrentTimestamp();
     }
     LWLockRelease(AddinShmemInitLock);
 }

@@ -41,8 +41,9 @@ struct SharedState {
     slock_t mutex;
     int launcher_procno;   // -1 when no launcher
     DbSlot slots[kMaxDatabases];
-    // Databases that re-requested every view since this shared memory was created:
-    // requests kept only here are gone after a restart or crash.
+    TimestampTz created_at;  // when this shared memory was created (server start, crash restart)
+    // Databases known to have re-requested every view since then (requests kept only
+    // here are gone after a restart or crash); denorm._requests_state says it durably.
     Oid rerequested[kMaxDatabases];
     RequestSlot requests[kMaxRequestSlots];
 };

@@ -1766,6 +1766,13 @@ CREATE FUNCTION denorm.run_pending() RETURNS integer
 REVOKE ALL ON FUNCTION denorm.run_pending() FROM PUBLIC;
 
 -- Requests committed but not yet moved from shared memory to _mv_requests.
+-- _requests_state remembers the shared memory the last re-request of every view was
+-- made for (memory_requests.hpp); not dumped: a restored database starts with its own.
+CREATE FUNCTION denorm._memory_created_at() RETURNS timestamptz
+    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'denorm_memory_created_at';
+CREATE TABLE denorm._requests_state (memory_created_at timestamptz);
+INSERT INTO denorm._requests_state VALUES (denorm._memory_created_at());
+
 CREATE FUNCTION denorm._memory_requests(OUT mv regclass, OUT first_request_at timestamptz, OUT requests bigint)
 RETURNS SETOF record LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'denorm_memory_requests';
 
