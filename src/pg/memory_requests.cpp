@@ -31,10 +31,11 @@ struct SlotOfView {
 };
 HTAB *slot_cache = nullptr;
 
-// What this transaction does to the slots when it commits.
+// What this transaction does to the slots when it commits: a flush marks the requests
+// it moved (up to `total`, the last of them at last_at).
 struct Subtraction {
     int slot;
-    int64 count;
+    int64 total;
     TimestampTz last_at;
 };
 int *to_bump = nullptr;  // slots of the views this transaction requested
@@ -57,9 +58,9 @@ void bump(SharedState *st, TimestampTz now)
     for (int i = 0; i < nbump; i++) {
         RequestSlot &r = st->requests[to_bump[i]];
         SpinLockAcquire(&r.mutex);
-        if (r.count == 0) r.first_at = now;
+        if (r.total == r.moved) r.first_at = now;
         r.last_at = now;
-        r.count++;
+        r.total++;
         SpinLockRelease(&r.mutex);
     }
 }
@@ -69,12 +70,10 @@ void subtract(SharedState *st)
     for (int i = 0; i < nsubtract; i++) {
         RequestSlot &r = st->requests[to_subtract[i].slot];
         SpinLockAcquire(&r.mutex);
-        r.count -= to_subtract[i].count;
-        if (r.count <= 0) {
-            r.count = 0;
-            r.first_at = r.last_at = 0;
-        } else {
-            r.first_at = to_subtract[i].last_at;  // the rest came after the flushed ones
+        if (r.moved < to_subtract[i].total) {
+            r.moved = to_subtract[i].total;
+            // What is left came after the moved ones (at or after their last).
+            if (r.total > r.moved) r.first_at = to_subtract[i].last_at;
         }
         SpinLockRelease(&r.mutex);
     }
@@ -221,12 +220,13 @@ void flush_memory_requests()
         RequestSlot &r = st->requests[i];
         if (r.dbid != MyDatabaseId) continue;
         SpinLockAcquire(&r.mutex);
-        int64 count = r.count;
+        int64 total = r.total;
+        int64 count = r.total - r.moved;
         TimestampTz first_at = r.first_at, last_at = r.last_at;
         Oid mv = r.mv;
         SpinLockRelease(&r.mutex);
         if (count == 0) continue;
-        to_subtract[nsubtract++] = {i, count, last_at};
+        to_subtract[nsubtract++] = {i, total, last_at};
         mvs[nrows] = ObjectIdGetDatum(mv);
         times[nrows] = TimestampTzGetDatum(first_at);
         counts[nrows++] = Int64GetDatum(1);
@@ -271,7 +271,7 @@ extern "C" Datum denorm_memory_requests(PG_FUNCTION_ARGS)
         RequestSlot &r = st->requests[i];
         if (r.dbid != MyDatabaseId) continue;
         SpinLockAcquire(&r.mutex);
-        int64 count = r.count;
+        int64 count = r.total - r.moved;
         TimestampTz first_at = r.first_at;
         Oid mv = r.mv;
         SpinLockRelease(&r.mutex);

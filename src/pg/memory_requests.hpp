@@ -21,7 +21,8 @@ namespace denorm::pg {
 bool request_in_memory_at_commit(const Oid *views, int n);
 
 // Moves this database's requests from memory into denorm._mv_requests (SPI connected,
-// in a transaction); the slots are emptied when that transaction commits. The first
+// in a transaction); they count as moved when that transaction commits (two flushes at
+// once may both move the same requests: an extra row, never a lost one). The first
 // call after shared memory was created requests every registered view.
 void flush_memory_requests();
 

@@ -30,7 +30,7 @@ char *guc_databases = nullptr;
 
 void define_gucs()
 {
-    DefineCustomBoolVariable("denorm.enabled", "Whether the background worker refreshes registered views.", nullptr,
+    DefineCustomBoolVariable("denorm.enabled", "Whether the background worker refreshes registered views and folds deferred counters.", nullptr,
                              &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("denorm.naptime", "Longest sleep of the background worker.", nullptr, &guc_naptime_ms, 1000,
                             10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);

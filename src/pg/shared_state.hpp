@@ -32,8 +32,10 @@ struct RequestSlot {
     slock_t mutex;
     Oid dbid;              // InvalidOid: free (slots are taken under SharedState::mutex)
     Oid mv;
-    int64 count;           // committed transactions
-    TimestampTz first_at;  // of the first and the last of them
+    int64 total;           // committed transactions that requested it, ever
+    int64 moved;           // how many of them are rows in _mv_requests (never decreases, so
+                           // two flushes racing may move some twice, never lose one)
+    TimestampTz first_at;  // of the first and the last request not moved yet
     TimestampTz last_at;
 };
 

@@ -550,6 +550,7 @@ DECLARE
     key_json text;
     key_list text;
     key_from_json text;
+    pending text;
     candidates jsonb[];
     batch jsonb;
     n int;
@@ -581,6 +582,17 @@ BEGIN
     ELSE
         stored_json := pg_catalog.format('pg_catalog.to_jsonb(t.%I)', cols[1]);
         expected_json := 'pg_catalog.to_jsonb(v.v1)';
+        -- Deferred definitions: the value is the column plus its pending deltas, and what
+        -- a fix writes (v.v1) is the aggregate minus them; report value and aggregate.
+        pending := (SELECT pg_catalog.string_agg(denorm._pending_sql(x, denorm._refs('t', x.target_key)), ' + ' ORDER BY x.name)
+                      FROM denorm._definitions x
+                     WHERE x.target = d.target AND x.target_columns[1] = cols[1] AND x.deferred);
+        IF pending IS NOT NULL THEN
+            stored_json := pg_catalog.format('pg_catalog.to_jsonb((t.%I + %s)::%s)', cols[1], pending,
+                                             denorm._column_sql_type(d.target, cols[1]));
+            expected_json := pg_catalog.format('pg_catalog.to_jsonb((v.v1 + %s)::%s)', pending,
+                                               denorm._column_sql_type(d.target, cols[1]));
+        END IF;
     END IF;
     SELECT 'pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format('%L, t.%I', c, c), ', ' ORDER BY o) || ')',
            pg_catalog.string_agg(pg_catalog.format('t.%I', c), ', ' ORDER BY o),
@@ -973,8 +985,8 @@ BEGIN
     keys := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(k), ', ' ORDER BY k) FROM pg_catalog.unnest(d.target_key) k);
     IF d.create_missing THEN
         EXECUTE pg_catalog.format(
-            'INSERT INTO %s AS t (%s) SELECT DISTINCT %s FROM denorm._pending_deltas p '
-            'WHERE p.counter = $1 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %s) ON CONFLICT (%2$s) DO NOTHING',
+            'INSERT INTO %1$s AS t (%2$s) SELECT DISTINCT %3$s FROM denorm._pending_deltas p '
+            'WHERE p.counter = $1 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %4$s) ON CONFLICT (%2$s) DO NOTHING',
             d.target, keys,
             (SELECT pg_catalog.string_agg(pg_catalog.format('(p.key[%s])::%s', r, denorm._column_sql_type(d.target, k)), ', ' ORDER BY r)
                FROM (SELECT k, pg_catalog.row_number() OVER (ORDER BY k) AS r FROM pg_catalog.unnest(d.target_key) k) x),
@@ -1021,10 +1033,14 @@ BEGIN
         NULL;
     END;
     FOR name IN SELECT x.name FROM denorm._definitions x WHERE x.deferred ORDER BY x.name LOOP
+        -- Each counter on its own: one that fails (a lock cycle, a CHECK on its target)
+        -- is logged and tried again next time; the others are folded.
         BEGIN
             n := n + denorm._fold(name);
         EXCEPTION WHEN deadlock_detected OR lock_not_available THEN
             RAISE LOG 'denorm: folding counter "%" gave way to a writer (%); it is folded next time', name, SQLERRM;
+        WHEN OTHERS THEN
+            RAISE WARNING 'denorm: folding counter "%" failed: %', name, SQLERRM;
         END;
     END LOOP;
     RETURN n;
@@ -1064,8 +1080,10 @@ BEGIN
     END IF;
     FOR x IN SELECT * FROM denorm._definitions c
               WHERE c.target = d.target AND c.target_columns[1] = d.target_columns[1] ORDER BY c.name LOOP
-        -- $1[i] is the key value of d.target_key[i]; x may list the key columns in another order.
-        refs := ARRAY(SELECT pg_catalog.format('$1[%s]', pg_catalog.array_position(d.target_key, k))
+        -- $1[i] is the key value of d.target_key[i] (x may list the key columns in another
+        -- order), read as the target column's type.
+        refs := ARRAY(SELECT pg_catalog.format('($1[%s])::%s', pg_catalog.array_position(d.target_key, k),
+                                               denorm._column_sql_type(d.target, k))
                         FROM pg_catalog.unnest(x.target_key) WITH ORDINALITY u(k, o) ORDER BY o);
         IF x.deferred THEN
             pending := pending || ' + ' || denorm._pending_sql(x, refs);
