@@ -43,6 +43,7 @@ namespace {
 
 constexpr int kProbeEverySeconds = 10;  // how often a database without denorm is looked at again
 constexpr int kPruneEverySeconds = 60;
+constexpr long kRetryAfterErrorMs = 10000;  // after a pass that failed
 constexpr int kMaxProbesAtOnce = 2;      // probes are short-lived; leave worker slots to others
 
 enum class Role : uint32 { Probe = 1, Worker = 2 };
@@ -420,7 +421,25 @@ extern "C" void denorm_database_main(Datum arg)
             set_state(dbid, DbState::NotInstalled, -1);
             proc_exit(0);
         }
-        long sleep_ms = run_once(&last_prune, &last_fold);
+        // A pass that fails (say, the extension's SQL is older than this library until
+        // ALTER EXTENSION denorm UPDATE) is logged and tried again later; exiting
+        // instead would have the launcher restart this worker in a tight loop.
+        volatile long sleep_ms = 0;
+        MemoryContext loop_context = CurrentMemoryContext;
+        PG_TRY();
+        {
+            sleep_ms = run_once(&last_prune, &last_fold);
+        }
+        PG_CATCH();
+        {
+            MemoryContextSwitchTo(loop_context);
+            EmitErrorReport();
+            FlushErrorState();
+            AbortCurrentTransaction();
+            pgstat_report_activity(STATE_IDLE, nullptr);
+            sleep_ms = kRetryAfterErrorMs;
+        }
+        PG_END_TRY();
         if (sleep_ms > 0) {
             (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
             ResetLatch(MyLatch);

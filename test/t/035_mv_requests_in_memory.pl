@@ -5,7 +5,10 @@
 #   a crash (a backend killed: postmaster restarts everything) with the request still in
 #   memory: after the restart the view is refreshed;
 #   the same across a clean restart;
-#   a prepared transaction's request is a durable row (it commits elsewhere, later).
+#   a prepared transaction's request is a durable row (it commits elsewhere, later);
+#   a worker whose pass fails (here: a function it calls is gone, as when the library
+#   is newer than the extension's SQL) logs it and keeps running
+#   instead of exiting and being restarted in a tight loop.
 # Layer: TAP (PostgreSQL::Test::Cluster, TEMP_CONFIG preloads denorm).
 use strict;
 use warnings;
@@ -70,6 +73,19 @@ $node->safe_psql('postgres', q{BEGIN; INSERT INTO item VALUES (4); PREPARE TRANS
 $node->safe_psql('postgres', q{COMMIT PREPARED 'p1'});
 ok($node->poll_query_until('postgres', fresh('item_count')), 'a prepared and later committed change is refreshed');
 is($node->safe_psql('postgres', q{SELECT n FROM item_count}), '4', 'the view counts all four rows');
+
+# A failing pass: the worker logs the error, stays the same process, and retries later.
+my $worker_sql = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'denorm worker' AND datname = 'postgres'};
+ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($worker_sql) w"), 'a worker runs');
+my $pid = $node->safe_psql('postgres', $worker_sql);
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres', q{ALTER EXTENSION denorm DROP FUNCTION denorm._mv_pending();
+                               DROP FUNCTION denorm._mv_pending();});
+$node->safe_psql('postgres', 'INSERT INTO item VALUES (5)');   # wakes it
+ok($node->wait_for_log(qr/function denorm._mv_pending\(\) does not exist/, $log_offset),
+   'the failing pass is logged');
+sleep 3;
+is($node->safe_psql('postgres', $worker_sql), $pid, 'the worker that failed is still the same process');
 
 $node->stop;
 done_testing();
