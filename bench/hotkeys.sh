@@ -212,10 +212,10 @@ SELECT denorm.create_counter('conv_total_in', 'message_conversations', 'total_me
 SELECT denorm.create_counter('conv_unread', 'message_conversations', 'unread_count', 'messages',
        '{recipient_id,sender_id}', '{user_id,other_user_id}', filter => 'read_at IS NULL', create_missing => true);
 SELECT denorm.create_latest('conv_last_out', 'message_conversations', '{last_message_id,last_message_at,last_message_preview}',
-       'messages', '{sender_id,recipient_id}', '{id,created_at,left(body,80)}', '{created_at,id}',
+       'messages', '{sender_id,recipient_id}', '{id,created_at,"left(body, 80)"}', '{created_at,id}',
        target_key => '{user_id,other_user_id}', create_missing => true);
 SELECT denorm.create_latest('conv_last_in', 'message_conversations', '{last_message_id,last_message_at,last_message_preview}',
-       'messages', '{recipient_id,sender_id}', '{id,created_at,left(body,80)}', '{created_at,id}',
+       'messages', '{recipient_id,sender_id}', '{id,created_at,"left(body, 80)"}', '{created_at,id}',
        target_key => '{user_id,other_user_id}', create_missing => true);
 SQL
     ;;
