@@ -42,12 +42,12 @@ struct DefState {
     ExprState *value;
 };
 
-// min, max: remembers the best value added and removed for the key; a latest is
-// always recomputed, so it only marks the key.
+// min, max: remembers the best value added and removed for the key; a latest only
+// notes whether rows were added or removed (it recomputes from the source).
 void keep_best(const CounterDef *def, MemoryContext batch_cxt, Accum &acc, Datum value, int sign)
 {
     if (def->kind == DefKind::Latest) {
-        acc.has_removed = true;
+        (sign > 0 ? acc.has_added : acc.has_removed) = true;
         return;
     }
     bool &has = sign > 0 ? acc.has_added : acc.has_removed;

@@ -1,7 +1,8 @@
 // extremum_apply.cpp — writes one statement's change of a min, max or latest to one
 // target row. A min or max whose removed values all lost to the stored one folds the
-// best added value in with one UPDATE (least/greatest); otherwise — and always for a
-// latest — the row is locked and then recomputed by index probes in a new statement,
+// best added value in with one UPDATE (least/greatest), and a latest that only gained
+// rows writes its newest one if it is newer than the stored one; otherwise the row is
+// locked and then recomputed by index probes in a new statement,
 // which sees every writer that committed before the lock was granted (a single
 // UPDATE would recompute from its own, older snapshot after waiting; DESIGN.md).
 // Layer: pg glue. Regime: PostgreSQL (no C++ objects).
@@ -37,8 +38,9 @@ ExtremumResult apply_extremum(const CounterDef *def, const Accum *acc)
     }
     nulls[def->nkeys + 2] = '\0';
 
-    if (def->fast_plan && run(def->fast_plan, values, nulls, def, SPI_OK_UPDATE_RETURNING) > 0)
-        return ExtremumResult::Folded;
+    // A latest's fast path holds only when the statement removed no row of the key.
+    bool fast = def->fast_plan && (def->kind != DefKind::Latest || !acc->has_removed);
+    if (fast && run(def->fast_plan, values, nulls, def, SPI_OK_UPDATE_RETURNING) > 0) return ExtremumResult::Folded;
     if (run(def->lock_plan, values, nulls, def, SPI_OK_SELECT) == 0) {
         if (!def->create_plan) return ExtremumResult::NoRow;
         if (run(def->create_plan, values, nulls, def, SPI_OK_INSERT_RETURNING) > 0) return ExtremumResult::Created;

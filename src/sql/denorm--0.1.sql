@@ -313,10 +313,49 @@ BEGIN
         denorm._group_query(target, columns, key_cols, key_refs));
 END $$;
 
+-- A latest whose order_by expressions are all among its source values keeps its
+-- winner's order tuple in the target row. Then a statement that only added rows for a
+-- key needs no lock-and-recompute: one UPDATE writes the newest of the key's rows (read
+-- under this statement's snapshot, so it includes the writer's own) only if its tuple
+-- is greater than the stored one, which the UPDATE re-reads at its latest version after
+-- any wait — a newer row committed meanwhile is never overwritten by an older one.
+-- NULL when the definitions of the group do not all store the tuple in the same columns.
+CREATE FUNCTION denorm._latest_fast_sql(d denorm._definitions, where_key text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    positions int[];
+    n int := pg_catalog.cardinality(d.target_columns);
+BEGIN
+    positions := ARRAY(SELECT pg_catalog.array_position(d.source_values, e)
+                         FROM pg_catalog.unnest(d.order_by) WITH ORDINALITY u(e, o) ORDER BY o);
+    IF EXISTS (SELECT 1 FROM pg_catalog.unnest(positions) p WHERE p IS NULL) OR EXISTS (
+           SELECT 1 FROM denorm._definitions x
+            WHERE x.target = d.target AND x.target_columns = d.target_columns
+              AND ARRAY(SELECT pg_catalog.array_position(x.source_values, e)
+                          FROM pg_catalog.unnest(x.order_by) WITH ORDINALITY u(e, o) ORDER BY o) IS DISTINCT FROM positions) THEN
+        RETURN NULL;
+    END IF;
+    RETURN pg_catalog.format(
+        'WITH x AS (%s) UPDATE %s t SET (%s%s) = ROW(%s%s) FROM x WHERE %s AND (ROW(%s) < ROW(%s) OR t.%I IS NULL) RETURNING 1',
+        denorm._group_query(d.target, d.target_columns, d.target_key,
+            ARRAY(SELECT '$' || (o + 2) FROM pg_catalog.generate_series(1, pg_catalog.cardinality(d.target_key)) o)),
+        d.target,
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ' ORDER BY o) FROM pg_catalog.unnest(d.target_columns) WITH ORDINALITY u(c, o)),
+        CASE WHEN d.touch IS NULL THEN '' ELSE ', ' || pg_catalog.quote_ident(d.touch) END,
+        (SELECT pg_catalog.string_agg('x.v' || o, ', ' ORDER BY o) FROM pg_catalog.generate_series(1, n) o),
+        CASE WHEN d.touch IS NULL THEN '' ELSE ', pg_catalog.now()' END,
+        where_key,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', d.target_columns[p]), ', ' ORDER BY o)
+           FROM pg_catalog.unnest(positions) WITH ORDINALITY u(p, o)),
+        (SELECT pg_catalog.string_agg('x.v' || p, ', ' ORDER BY o) FROM pg_catalog.unnest(positions) WITH ORDINALITY u(p, o)),
+        d.target_columns[positions[1]]);
+END $$;
+
 -- The statements a writer runs for one extremum definition and one target key:
 -- parameters $1 and $2 are the best value the statement added and the best it removed
 -- (min and max), $3.. the source key. fast_sql (min, max) folds the added value in and
--- returns a row unless a removed value may have been the stored one; otherwise the
+-- returns a row unless a removed value may have been the stored one (a latest's, used
+-- when the statement only added rows for the key: see _latest_fast_sql); otherwise the
 -- writer locks the row (lock_sql) and recomputes it in a new statement
 -- (recompute_sql), which then sees every writer that committed before the lock.
 -- create_sql inserts a missing target row (create_missing); its BEFORE INSERT trigger
@@ -344,7 +383,9 @@ BEGIN
             (SELECT pg_catalog.string_agg('$' || (o + 2), ', ' ORDER BY o) FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o)),
             pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(k) FROM pg_catalog.unnest(d.target_key) k), ', '));
     END IF;
-    IF d.kind IN ('min', 'max') THEN
+    IF d.kind = 'latest' THEN
+        fast_sql := denorm._latest_fast_sql(d, where_key);
+    ELSIF d.kind IN ('min', 'max') THEN
         col := d.target_columns[1];
         coltype := denorm._column_sql_type(d.target, col);
         best := pg_catalog.format('%s(t.%I, $1::%s)', CASE d.kind WHEN 'min' THEN 'LEAST' ELSE 'GREATEST' END,
