@@ -17,7 +17,7 @@ CREATE EXTENSION denorm CASCADE;
 SELECT extname, extversion FROM pg_extension WHERE extname = 'denorm';
 -- PUBLIC may call the API but not the internals.
 SELECT has_function_privilege('denorm_hijacker', 'denorm.create_counter(text,regclass,text,regclass,text[],text[],text,text,text,boolean,text,boolean,boolean)', 'EXECUTE') AS api,
-       has_function_privilege('denorm_hijacker', 'denorm._create_counter(text,regclass,text,regclass,text[],text[],text,text,text,boolean,text,boolean,boolean)', 'EXECUTE') AS internal,
+       has_function_privilege('denorm_hijacker', 'denorm._create_counter(text,regclass,text,regclass,text[],text[],text,text,text,boolean,text,boolean)', 'EXECUTE') AS internal,
        has_table_privilege('denorm_hijacker', 'denorm._definitions', 'INSERT') AS write_catalog;
 REVOKE CREATE ON DATABASE contrib_regression FROM denorm_hijacker;
 DROP ROLE denorm_hijacker;

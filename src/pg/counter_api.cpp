@@ -115,7 +115,8 @@ extern "C" Datum denorm_create_counter(PG_FUNCTION_ARGS)
     collect_arguments(fcinfo, nargs, values, nulls);
     if (!PG_ARGISNULL(7)) values[7] = normalized_expression(source, PG_GETARG_TEXT_PP(7), "value");
     if (!PG_ARGISNULL(8)) values[8] = normalized_expression(source, PG_GETARG_TEXT_PP(8), "filter");
-    create_as_owners("SELECT denorm._create_counter($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", nargs,
+    // backfill (the last argument) is not passed on: create_as_owners runs it.
+    create_as_owners("SELECT denorm._create_counter($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", nargs - 1,
                      types, values, nulls, target, PG_GETARG_DATUM(2), PG_GETARG_BOOL(12));
     PG_RETURN_VOID();
 }

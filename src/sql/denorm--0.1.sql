@@ -865,7 +865,7 @@ END $$;
 CREATE FUNCTION denorm._create_counter(
     name text, target regclass, target_column text, source regclass, source_key text[],
     target_key text[], aggregate text, value text, filter text, create_missing boolean,
-    touch text, deferred boolean, backfill boolean) RETURNS void
+    touch text, deferred boolean) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tkey text[];
@@ -1165,7 +1165,7 @@ REVOKE ALL ON FUNCTION denorm._discard_pending(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION denorm._set_trigger(regclass, text, boolean, text),
     denorm._sync_source_triggers(regclass, boolean), denorm._sync_triggers(regclass), denorm._column_type(regclass, text, text),
     denorm._check_table(regclass, text),
-    denorm._create_counter(text, regclass, text, regclass, text[], text[], text, text, text, boolean, text, boolean, boolean),
+    denorm._create_counter(text, regclass, text, regclass, text[], text[], text, text, text, boolean, text, boolean),
     denorm._create_latest(text, regclass, text[], regclass, text[], text[], text[], text[], text, boolean, text),
     denorm._check_definition(text, regclass, regclass, text[], text[], text, text),
     denorm._drop_counter(text, boolean) FROM PUBLIC;
