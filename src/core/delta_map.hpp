@@ -51,6 +51,18 @@ public:
         bytes_.append(reinterpret_cast<const char *>(prefix), 4);
         bytes_.append(static_cast<const char *>(data), len);
     }
+    // A signed integer of `width` bytes (1, 2, 4 or 8), big-endian with the sign bit
+    // flipped, so that byte order is numeric order: rows keyed by integers are then
+    // locked in the order `ORDER BY key` gives (reconcile, TRUNCATE's recount and folds
+    // lock that way too), and those lockers cannot deadlock with a writer.
+    void add_ordered_int(long long value, int width)
+    {
+        unsigned long long bits = static_cast<unsigned long long>(value);
+        bits ^= 1ULL << (width * 8 - 1);
+        unsigned char bytes[8];
+        for (int i = 0; i < width; i++) bytes[i] = static_cast<unsigned char>(bits >> (8 * (width - 1 - i)));
+        add_part(bytes, static_cast<std::size_t>(width));
+    }
     std::string_view view() const { return bytes_; }
 
 private:

@@ -1,5 +1,6 @@
 // key_encoding.hpp — a key datum's bytes for core::KeyEncoder: equal values of one
-// type give equal bytes (varlenas detoasted), so a key identifies its target row.
+// type give equal bytes (varlenas detoasted), so a key identifies its target row, and
+// integer keys sort in numeric order.
 // Layer: pg glue. Regime: PostgreSQL.
 #pragma once
 
@@ -16,7 +17,12 @@ namespace denorm::pg {
 
 inline void encode_key_datum(core::KeyEncoder *enc, Datum d, int16 typlen, bool typbyval)
 {
-    if (typbyval) {
+    if (typbyval && (typlen == 2 || typlen == 4 || typlen == 8)) {
+        // Integers (and dates, timestamps) in numeric order; any other by-value type of
+        // these widths gets some consistent order, which is all equality and writers need.
+        long long v = typlen == 2 ? DatumGetInt16(d) : typlen == 4 ? DatumGetInt32(d) : DatumGetInt64(d);
+        enc->add_ordered_int(v, typlen);
+    } else if (typbyval) {
         enc->add_part(&d, sizeof(Datum));
     } else if (typlen == -1) {
         struct varlena *v = PG_DETOAST_DATUM_PACKED(d);

@@ -470,6 +470,15 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT ARRAY(SELECT pg_catalog.format('%s.%I', alias, c) FROM pg_catalog.unnest(cols) WITH ORDINALITY u(c, o) ORDER BY o)
 $$;
 
+-- "t.a, t.b": the order in which writers lock target rows (core::ApplyOrder: key
+-- columns by name, integers numerically). Every statement that locks many target rows
+-- uses it, so none of them can deadlock with a writer over integer-keyed rows.
+CREATE FUNCTION denorm._lock_order(alias text, cols text[]) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I', alias, c), ', ' ORDER BY c COLLATE "C")
+      FROM pg_catalog.unnest(cols) c
+$$;
+
 -- "t.a = v.k1 AND t.b = v.k2" for keycols (a, b).
 CREATE FUNCTION denorm._key_join(keycols text[], t text, v text) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -493,7 +502,7 @@ BEGIN
     IF FOUND THEN
         -- An extremum group: every row recomputed by probes, after locking them all.
         EXECUTE pg_catalog.format('SELECT 1 FROM %s t ORDER BY %s FOR UPDATE', target,
-            (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(grp.target_key) c));
+            denorm._lock_order('t', grp.target_key));
         EXECUTE pg_catalog.format('UPDATE %s t %s', target,
             denorm._group_set_sql(target, grp.target_columns, grp.target_key,
                 denorm._refs('t', grp.target_key), NULL));
@@ -509,7 +518,7 @@ BEGIN
     -- then write a total from its older snapshot, losing that write
     -- (research/RELIABILITY.md F1).
     EXECUTE pg_catalog.format('SELECT 1 FROM %s t ORDER BY %s FOR UPDATE', target,
-        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(e.keycols) c));
+        denorm._lock_order('t', e.keycols));
     EXECUTE pg_catalog.format(
         'UPDATE %1$s t SET %2$I = v.total FROM (%3$s) v WHERE %4$s AND t.%2$I IS DISTINCT FROM v.total',
         target, target_column, e.query, denorm._key_join(e.keycols, 't', 'v'));
@@ -658,7 +667,7 @@ BEGIN
         batch := pg_catalog.to_jsonb(candidates[i : i + batch_size - 1]);
         EXECUTE pg_catalog.format(
             'SELECT 1 FROM %1$s t WHERE (%2$s) IN (SELECT %3$s FROM pg_catalog.jsonb_array_elements($1) j) '
-            'ORDER BY %2$s FOR UPDATE', d.target, key_list, key_from_json) USING batch;
+            'ORDER BY %4$s FOR UPDATE', d.target, key_list, key_from_json, denorm._lock_order('t', keycols)) USING batch;
         RETURN QUERY EXECUTE pg_catalog.format(
             'WITH x AS (SELECT t.ctid AS row_id, t.tableoid AS rel, %1$s AS key, %2$s AS stored, %3$s AS expected, %4$s '
             '             FROM %5$s t %6$s WHERE (%7$s) IN (SELECT %8$s FROM pg_catalog.jsonb_array_elements($1) j)), '
@@ -1037,7 +1046,7 @@ BEGIN
     EXECUTE pg_catalog.format(
         'WITH l AS (SELECT %2$s FROM %1$s t WHERE EXISTS (SELECT 1 FROM denorm._pending_deltas p '
         '                                               WHERE p.counter = $1 AND %3$s) '
-        '            ORDER BY %2$s FOR NO KEY UPDATE), '
+        '            ORDER BY %8$s FOR NO KEY UPDATE), '
         '     g AS (DELETE FROM denorm._pending_deltas p USING l WHERE p.counter = $1 AND %4$s RETURNING p.key, p.delta), '
         '     s AS (SELECT g.key, pg_catalog.sum(g.delta) AS delta FROM g GROUP BY g.key) '
         'UPDATE %1$s t SET %5$I = t.%5$I + s.delta%6$s FROM s WHERE %7$s AND s.delta <> 0',
@@ -1047,7 +1056,8 @@ BEGIN
         denorm._pending_match(d, 'l', 'p'),
         d.target_columns[1],
         CASE WHEN d.touch IS NULL THEN '' ELSE pg_catalog.format(', %I = pg_catalog.now()', d.touch) END,
-        denorm._pending_match(d, 't', 's'))
+        denorm._pending_match(d, 't', 's'),
+        denorm._lock_order('t', d.target_key))
       USING counter_name;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
