@@ -1218,6 +1218,66 @@ CREATE FUNCTION denorm.drop_counter(name text, if_exists boolean DEFAULT false) 
 -- Living with DDL: new partitions of a source get the statement triggers;
 -- dropping a source or target table drops its definitions.
 -------------------------------------------------------------------------------
+-- Column renames (SPEC §7): the column names an expression refers to, and the
+-- expression with one column renamed (src/pg/column_rename.cpp).
+CREATE FUNCTION denorm._column_refs(expr text) RETURNS text[]
+    LANGUAGE c STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'denorm_column_refs';
+CREATE FUNCTION denorm._rename_column_in(expr text, old_name text, new_name text) RETURNS text
+    LANGUAGE c STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'denorm_rename_column_in';
+
+-- After a column of rel was renamed to new_name: the definitions that used it follow.
+-- The old name is the one name the definitions use in rel that rel no longer has (one
+-- column is renamed per statement); nothing happens when there is none (the column was
+-- not used), or more than one (the check that follows then refuses the ALTER).
+CREATE FUNCTION denorm._follow_column_rename(rel regclass, new_name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    missing text[];
+    old_name text;
+    other regclass;
+BEGIN
+    missing := ARRAY(
+        SELECT DISTINCT u.n
+          FROM denorm._definitions x,
+               LATERAL (SELECT pg_catalog.unnest(x.source_key) WHERE x.source = rel
+                        UNION ALL
+                        SELECT pg_catalog.unnest(denorm._column_refs(e))
+                          FROM pg_catalog.unnest(ARRAY[x.filter, x.value] || coalesce(x.source_values, '{}')
+                                                 || coalesce(x.order_by, '{}')) e
+                         WHERE x.source = rel AND e IS NOT NULL
+                        UNION ALL
+                        SELECT pg_catalog.unnest(x.target_key || x.target_columns || x.touch) WHERE x.target = rel) u(n)
+         WHERE u.n IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                            WHERE a.attrelid = rel AND a.attname = u.n AND a.attnum > 0 AND NOT a.attisdropped));
+    IF pg_catalog.cardinality(missing) <> 1 THEN
+        RETURN;
+    END IF;
+    old_name := missing[1];
+    UPDATE denorm._definitions x
+       SET source_key = pg_catalog.array_replace(x.source_key, old_name, new_name),
+           filter = denorm._rename_column_in(x.filter, old_name, new_name),
+           value = denorm._rename_column_in(x.value, old_name, new_name),
+           source_values = CASE WHEN x.source_values IS NOT NULL THEN
+                               ARRAY(SELECT denorm._rename_column_in(e, old_name, new_name)
+                                       FROM pg_catalog.unnest(x.source_values) WITH ORDINALITY u(e, o) ORDER BY o) END,
+           order_by = CASE WHEN x.order_by IS NOT NULL THEN
+                          ARRAY(SELECT denorm._rename_column_in(e, old_name, new_name)
+                                  FROM pg_catalog.unnest(x.order_by) WITH ORDINALITY u(e, o) ORDER BY o) END
+     WHERE x.source = rel;
+    UPDATE denorm._definitions x
+       SET target_key = pg_catalog.array_replace(x.target_key, old_name, new_name),
+           target_columns = pg_catalog.array_replace(x.target_columns, old_name, new_name),
+           touch = CASE WHEN x.touch = old_name THEN new_name ELSE x.touch END
+     WHERE x.target = rel;
+    FOR other IN SELECT DISTINCT t FROM denorm._definitions x, pg_catalog.unnest(ARRAY[x.source, x.target]) t
+                  WHERE x.source = rel OR x.target = rel LOOP
+        PERFORM denorm._invalidate(other);
+    END LOOP;
+    RAISE NOTICE 'denorm definitions on % now use column "%" (was "%")', rel, new_name, old_name;
+END $$;
+REVOKE ALL ON FUNCTION denorm._follow_column_rename(regclass, text) FROM PUBLIC;
+
 -- 'a column in its <what>' when one of exprs no longer parses against source, else NULL.
 CREATE FUNCTION denorm._unparsable(source regclass, what text, exprs text[]) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -1231,6 +1291,7 @@ END $$;
 CREATE FUNCTION denorm._on_ddl_command_end() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    ren record;
     src regclass;
     def denorm._definitions;
     missing text;
@@ -1250,8 +1311,15 @@ BEGIN
             PERFORM denorm._sync_source_triggers(src, true);
         END IF;
     END LOOP;
-    -- An ALTER TABLE that leaves a counter referring to a column that is gone (dropped or
-    -- renamed) would make every later write to its source fail: refuse it, as PostgreSQL
+    -- A renamed column: the definitions that use it follow it.
+    FOR ren IN SELECT c.objid::regclass AS rel, a.attname::text AS new_name
+                 FROM pg_catalog.pg_event_trigger_ddl_commands() c
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.objid AND a.attnum = c.objsubid
+                WHERE c.command_tag = 'ALTER TABLE' AND c.object_type = 'table column' AND c.objsubid > 0 LOOP
+        PERFORM denorm._follow_column_rename(ren.rel, ren.new_name);
+    END LOOP;
+    -- An ALTER TABLE that leaves a counter referring to a column that is gone (dropped)
+    -- would make every later write to its source fail: refuse it, as PostgreSQL
     -- refuses to drop a column a view uses.
     FOR def IN SELECT x.* FROM denorm._definitions x
               WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_ddl_commands() c
