@@ -170,6 +170,7 @@ using namespace denorm::pg;
 
 extern "C" {
 PG_FUNCTION_INFO_V1(denorm_counter_stmt_trigger);
+PG_FUNCTION_INFO_V1(denorm_counter_row_trigger);
 PG_FUNCTION_INFO_V1(denorm_counter_truncate_trigger);
 }
 
@@ -200,6 +201,63 @@ Datum counter_stmt_trigger(FunctionCallInfo fcinfo)
     return PointerGetDatum(nullptr);
 }
 }  // namespace
+
+namespace {
+// The expression states of a row trigger's definitions, built once per statement in
+// the batch's context (a row trigger is called once per row).
+struct RowStates {
+    SourceDefs *defs;
+    DefState *states;
+    ExprContext *econtext;
+};
+
+RowStates *row_states(Batch *batch, SourceDefs *defs)
+{
+    if (batch->row_states && static_cast<RowStates *>(batch->row_states)->defs == defs)
+        return static_cast<RowStates *>(batch->row_states);
+    MemoryContext old = MemoryContextSwitchTo(batch->context);
+    auto *rs = static_cast<RowStates *>(palloc0(sizeof(RowStates)));
+    rs->defs = defs;
+    rs->states = static_cast<DefState *>(palloc0(sizeof(DefState) * defs->ndefs));
+    for (int i = 0; i < defs->ndefs; i++) {
+        CounterDef *def = &defs->defs[i];
+        rs->states[i].batch = batch_definition(batch, def);
+        rs->states[i].filter = def->filter ? ExecInitExpr(def->filter, nullptr) : nullptr;
+        rs->states[i].value = def->value ? ExecInitExpr(def->value, nullptr) : nullptr;
+    }
+    rs->econtext = CreateStandaloneExprContext();
+    MemoryContextSwitchTo(old);
+    batch->row_states = rs;
+    return rs;
+}
+
+// The AFTER UPDATE row trigger of a plain (unpartitioned) source, with a WHEN clause
+// that lets through only rows where a column some definition reads changed: an UPDATE
+// of other columns costs PostgreSQL no transition tables and denorm nothing.
+Datum counter_row_trigger(FunctionCallInfo fcinfo)
+{
+    TriggerData *td = trigger_data(fcinfo, "denorm._counter_row_trigger()");
+    if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+        !TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+        elog(ERROR, "denorm._counter_row_trigger() must be an AFTER UPDATE row trigger");
+    SourceDefs *defs = source_definitions(RelationGetRelid(td->tg_relation));
+    if (!defs) return PointerGetDatum(nullptr);
+    Batch *batch = statement_batch();
+    RowStates *rs = row_states(batch, defs);
+    for (int i = 0; i < defs->ndefs; i++) {
+        accumulate(&rs->states[i], batch, td->tg_trigslot, rs->econtext, -1);
+        accumulate(&rs->states[i], batch, td->tg_newslot, rs->econtext, +1);
+    }
+    ResetExprContext(rs->econtext);
+    statement_batch_end_of_trigger(batch);
+    return PointerGetDatum(nullptr);
+}
+}  // namespace
+
+extern "C" Datum denorm_counter_row_trigger(PG_FUNCTION_ARGS)
+{
+    return guarded([fcinfo] { return counter_row_trigger(fcinfo); });
+}
 
 extern "C" Datum denorm_counter_stmt_trigger(PG_FUNCTION_ARGS)
 {

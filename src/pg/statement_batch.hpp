@@ -49,6 +49,7 @@ struct Batch {
     core::KeyEncoder *encoder;
     core::ApplyOrder<Accum> *order;
     bool immediate;         // no enclosing ExecutorFinish seen: apply at the end of the trigger
+    void *row_states;       // the row trigger's expression states (counter_trigger.cpp)
 };
 
 void statement_batch_install_hook();

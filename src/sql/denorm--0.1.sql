@@ -76,6 +76,8 @@ GRANT SELECT ON denorm._pending_deltas TO PUBLIC;
 -------------------------------------------------------------------------------
 CREATE FUNCTION denorm._counter_stmt_trigger() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_stmt_trigger';
+CREATE FUNCTION denorm._counter_row_trigger() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_row_trigger';
 CREATE FUNCTION denorm._counter_truncate_trigger() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_truncate_trigger';
 CREATE FUNCTION denorm._counter_init_trigger() RETURNS trigger
@@ -109,7 +111,7 @@ CREATE FUNCTION denorm._orderable(type regtype) RETURNS boolean
 CREATE FUNCTION denorm._invalidate(rel regclass) RETURNS void
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_invalidate';
 
-REVOKE ALL ON FUNCTION denorm._counter_stmt_trigger(), denorm._counter_truncate_trigger(),
+REVOKE ALL ON FUNCTION denorm._counter_stmt_trigger(), denorm._counter_row_trigger(), denorm._counter_truncate_trigger(),
     denorm._counter_init_trigger(), denorm._expression_type(regclass, text, text),
     denorm._check_key_types(text, regtype, text, regtype),
     denorm._check_counter_shape(text, text, boolean, integer, integer, boolean),
@@ -142,6 +144,23 @@ BEGIN
 END $$;
 
 -- The statement triggers of a counter source, on the source and each partition.
+-- "OLD.a IS DISTINCT FROM NEW.a OR ...": some column that a definition on source reads
+-- (keys, and the columns of filters, values, source values and order_by) changed.
+CREATE FUNCTION denorm._changed_columns_sql(source regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.string_agg(pg_catalog.format('OLD.%1$I IS DISTINCT FROM NEW.%1$I', c), ' OR ' ORDER BY c)
+      FROM (SELECT DISTINCT c FROM denorm._definitions x,
+                   LATERAL (SELECT pg_catalog.unnest(x.source_key)
+                            UNION ALL
+                            SELECT pg_catalog.unnest(denorm._column_refs(e))
+                              FROM pg_catalog.unnest(ARRAY[x.filter, x.value] || coalesce(x.source_values, '{}')
+                                                     || coalesce(x.order_by, '{}')) e
+                             WHERE e IS NOT NULL) u(c)
+             WHERE x.source = _changed_columns_sql.source
+               AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = _changed_columns_sql.source
+                              AND a.attname = u.c AND a.attnum > 0 AND NOT a.attisdropped)) cols(c)
+$$;
+
 CREATE FUNCTION denorm._sync_source_triggers(source regclass, wanted boolean) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -151,9 +170,21 @@ BEGIN
         PERFORM denorm._set_trigger(rel, 'denorm_counter_insert', wanted,
             'AFTER INSERT ON %s REFERENCING NEW TABLE AS denorm_new FOR EACH STATEMENT '
             'EXECUTE FUNCTION denorm._counter_stmt_trigger()');
-        PERFORM denorm._set_trigger(rel, 'denorm_counter_update', wanted,
-            'AFTER UPDATE ON %s REFERENCING OLD TABLE AS denorm_old NEW TABLE AS denorm_new FOR EACH STATEMENT '
-            'EXECUTE FUNCTION denorm._counter_stmt_trigger()');
+        -- UPDATE: a plain table gets a row trigger that fires only when a column some
+        -- definition reads changed; a partition tree keeps the statement trigger, whose
+        -- transition tables also carry rows moved between partitions (row movement
+        -- fires no UPDATE row trigger). The WHEN clause follows the definitions.
+        IF wanted AND rel = source AND (SELECT c.relkind = 'r' AND NOT c.relispartition
+                                          FROM pg_catalog.pg_class c WHERE c.oid = rel) THEN
+            PERFORM denorm._set_trigger(rel, 'denorm_counter_update', false, NULL);
+            PERFORM denorm._set_trigger(rel, 'denorm_counter_update', true,
+                'AFTER UPDATE ON %s FOR EACH ROW WHEN (' || denorm._changed_columns_sql(rel) || ') '
+                'EXECUTE FUNCTION denorm._counter_row_trigger()');
+        ELSE
+            PERFORM denorm._set_trigger(rel, 'denorm_counter_update', wanted,
+                'AFTER UPDATE ON %s REFERENCING OLD TABLE AS denorm_old NEW TABLE AS denorm_new FOR EACH STATEMENT '
+                'EXECUTE FUNCTION denorm._counter_stmt_trigger()');
+        END IF;
         PERFORM denorm._set_trigger(rel, 'denorm_counter_delete', wanted,
             'AFTER DELETE ON %s REFERENCING OLD TABLE AS denorm_old FOR EACH STATEMENT '
             'EXECUTE FUNCTION denorm._counter_stmt_trigger()');
