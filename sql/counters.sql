@@ -136,5 +136,26 @@ SELECT tgname FROM pg_trigger WHERE tgrelid = 'tags'::regclass;
 SELECT denorm.drop_counter('tag_count', if_exists => true);
 SELECT name FROM denorm.counters ORDER BY 1;
 
+-- One statement updating two plain sources (a data-modifying CTE): each source's UPDATE
+-- row trigger keeps its own expression states in the statement's batch; an UPDATE of a
+-- column no definition reads passes the WHEN clause of neither.
+CREATE TABLE shelf (id int PRIMARY KEY, books int NOT NULL DEFAULT 0, toys int NOT NULL DEFAULT 0);
+CREATE TABLE book (id int PRIMARY KEY, shelf_id int, title text);
+CREATE TABLE toy (id int PRIMARY KEY, shelf_id int, color text);
+INSERT INTO shelf VALUES (1), (2);
+INSERT INTO book VALUES (1, 1, 'a'), (2, 1, 'b');
+INSERT INTO toy VALUES (1, 1, 'red'), (2, 2, 'blue');
+SELECT denorm.create_counter('shelf_books', 'shelf', 'books', 'book', '{shelf_id}');
+SELECT denorm.create_counter('shelf_toys', 'shelf', 'toys', 'toy', '{shelf_id}');
+SELECT tgname, pg_get_triggerdef(oid) LIKE '%FOR EACH ROW WHEN ((old.shelf_id IS DISTINCT FROM new.shelf_id))%' AS row_trigger_when_key_changes
+  FROM pg_trigger WHERE tgrelid = 'book'::regclass AND tgname = 'denorm_counter_update';
+WITH b AS (UPDATE book SET shelf_id = 2 WHERE id = 1 RETURNING 1),
+     t AS (UPDATE toy SET shelf_id = 1 WHERE id = 2 RETURNING 1)
+UPDATE book SET title = upper(title) WHERE id = 2;
+SELECT id, books, toys FROM shelf ORDER BY id;
+SELECT count(*) FROM denorm.reconcile('shelf_books', fix => false);
+SELECT count(*) FROM denorm.reconcile('shelf_toys', fix => false);
+DROP TABLE book, toy, shelf;
+
 DROP OWNED BY denorm_writer;
 DROP ROLE denorm_writer;

@@ -209,15 +209,17 @@ struct RowStates {
     SourceDefs *defs;
     DefState *states;
     ExprContext *econtext;
+    RowStates *next;  // one per source a statement updates (a CTE may update several)
 };
 
 RowStates *row_states(Batch *batch, SourceDefs *defs)
 {
-    if (batch->row_states && static_cast<RowStates *>(batch->row_states)->defs == defs)
-        return static_cast<RowStates *>(batch->row_states);
+    for (auto *rs = static_cast<RowStates *>(batch->row_states); rs; rs = rs->next)
+        if (rs->defs == defs) return rs;
     MemoryContext old = MemoryContextSwitchTo(batch->context);
     auto *rs = static_cast<RowStates *>(palloc0(sizeof(RowStates)));
     rs->defs = defs;
+    rs->next = static_cast<RowStates *>(batch->row_states);
     rs->states = static_cast<DefState *>(palloc0(sizeof(DefState) * defs->ndefs));
     for (int i = 0; i < defs->ndefs; i++) {
         CounterDef *def = &defs->defs[i];
