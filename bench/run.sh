@@ -209,7 +209,7 @@ interference() {  # interference "SNAPSHOT_BEFORE" "SNAPSHOT_AFTER" -> "other_cp
         t = y[2] - x[2]; o = (y[1] - x[1]) - (y[3] - x[3]); if (o < 0) o = 0;
         secs = (y[7] - x[7]) / 1e9;
         f = (x[5] < 0 || secs <= 0) ? -1 : ((y[5] - x[5]) - (y[6] - x[6])) / secs; if (x[5] >= 0 && f < 0) f = 0;
-        printf "%.0f %.0f %.0f", t > 0 ? 100 * o / t : 0, f, t > 0 ? 100 * (y[4] - x[4]) / t : 0}'
+        printf "%.0f %.0f %.0f", (t > 0 ? 100 * o / t : 0), f, (t > 0 ? 100 * (y[4] - x[4]) / t : 0)}'  # ( ): a bare > is a redirection in printf
 }
 is_disturbed() {  # is_disturbed OTHER_CPU OTHER_FLUSHES
     (( $1 > MAX_OTHER || $2 > MAX_FLUSHES ))
