@@ -1,7 +1,8 @@
 # bench/cluster.sh — the throwaway cluster every benchmark runs on (sourced, not run).
 # The caller sets PG_BINDIR, DIR (removed at the end), DB, and optionally PORT and
 # CLUSTER_KEEP=1 (leave it running); cluster_init picks a free port, arranges the
-# cleanup and runs initdb as the postgres OS user (PostgreSQL refuses root).
+# cleanup and runs initdb as the postgres OS user (PostgreSQL refuses root);
+# cluster_start configures and starts it and creates $DB with denorm.
 
 SUDO=()
 if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
@@ -47,4 +48,27 @@ cluster_init() {
     "${SUDO[@]}" chmod 755 "$DIR"
     as_pg env LC_ALL=C.UTF-8 "$PG_BINDIR/initdb" -D "$DIR/data" -U postgres -A trust -E UTF8 \
         --locale=C.UTF-8 >"$DIR/initdb.log" 2>&1 || { cat "$DIR/initdb.log" >&2; exit 1; }
+}
+
+# cluster_start HEADER [CONF_LINE...]: appends the lines every benchmark needs (socket,
+# port, connection limit) and the caller's to postgresql.conf under "# HEADER", starts
+# the server, creates $DB with the extension, and defines PSQL and q (q -c 'SQL', or
+# q <<<'SQL script': psql on $DB, unaligned, tuples only).
+cluster_start() {
+    local header=$1; shift
+    { printf '\n# %s\n' "$header"
+      printf '%s\n' "$@" "listen_addresses = ''" "unix_socket_directories = '$DIR'" "port = $PORT" "max_connections = 50"
+    } | as_pg tee -a "$DIR/data/postgresql.conf" >/dev/null
+    as_pg "$PG_BINDIR/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null ||
+        { tail -n 30 "$DIR/server.log" >&2; exit 1; }
+    export PGOPTIONS='-c client_min_messages=warning'
+    PSQL=("$PG_BINDIR/psql" -X -q -h "$DIR" -p "$PORT" -U postgres -v ON_ERROR_STOP=1)
+    "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB"
+    "${PSQL[@]}" -d "$DB" -c "CREATE EXTENSION denorm CASCADE"
+}
+q() { "${PSQL[@]}" -d "$DB" -At "$@"; }
+
+# build_and_install: `make install` into the system directories (BENCH_BUILD=1).
+build_and_install() {
+    (cd "$ROOT" && make -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" && "${SUDO[@]}" make -s install PG_CONFIG="$PG_CONFIG") >&2
 }

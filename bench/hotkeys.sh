@@ -41,27 +41,14 @@ PARENTS=1000 USERS=200 MESSAGES=20000 WINDOW=5000   # W4 parents; CONV users, pr
 
 # shellcheck source=bench/cluster.sh
 source "$BENCH/cluster.sh"
-if [[ ${BENCH_BUILD:-0} == 1 ]]; then
-    (cd "$ROOT" && make -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" && "${SUDO[@]}" make -s install PG_CONFIG="$PG_CONFIG") >&2
-fi
+if [[ ${BENCH_BUILD:-0} == 1 ]]; then build_and_install; fi
 
 PORT=${BENCH_PORT:-}
 CLUSTER_KEEP=${BENCH_KEEP:-0}
 cluster_init 5640 5689
-{
-    printf "\n# denorm hot-key bench (identical for every variant)\n"
-    printf "shared_preload_libraries = 'denorm'\ndenorm.fold_interval = '1s'\n"
-    printf "listen_addresses = ''\nunix_socket_directories = '%s'\nport = %s\nmax_connections = 50\n" "$DIR" "$PORT"
-    if [[ -n $EXTRA_CONF ]]; then tr ';' '\n' <<<"$EXTRA_CONF"; echo; fi
-} | as_pg tee -a "$DIR/data/postgresql.conf" >/dev/null
-as_pg "$PG_BINDIR/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null ||
-    { tail -n 30 "$DIR/server.log" >&2; exit 1; }
-
-export PGOPTIONS='-c client_min_messages=warning'
-PSQL=("$PG_BINDIR/psql" -X -q -h "$DIR" -p "$PORT" -U postgres -v ON_ERROR_STOP=1)
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB"
-"${PSQL[@]}" -d "$DB" -c "CREATE EXTENSION denorm CASCADE"
-q() { "${PSQL[@]}" -d "$DB" -At "$@"; }
+mapfile -t extra_lines < <([[ -n $EXTRA_CONF ]] && tr ';' '\n' <<<"$EXTRA_CONF")
+cluster_start "denorm hot-key bench (identical for every variant)" \
+    "shared_preload_libraries = 'denorm'" "denorm.fold_interval = '1s'" "${extra_lines[@]}"
 RAW=$DIR/raw.txt
 : >"$RAW"
 log() { echo "$*" | tee -a "$RAW" >&2; }

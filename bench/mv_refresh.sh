@@ -101,21 +101,8 @@ CONF_LINES=(
     "shared_preload_libraries = 'denorm'"
     "extension_destdir = '$DESTDIR'"
     "dynamic_library_path = '$LIBDIR:\$libdir'"
-    "listen_addresses = ''"
-    "unix_socket_directories = '$DIR'"
-    "port = $PORT"
-    "max_connections = 50"
 )
-{ printf '\n# denorm mv benchmark\n'; printf '%s\n' "${CONF_LINES[@]}"; } |
-    as_pg tee -a "$DIR/data/postgresql.conf" >/dev/null
-as_pg "$PG_BINDIR/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null ||
-    { tail -n 30 "$DIR/server.log" >&2; exit 1; }
-
-export PGOPTIONS='-c client_min_messages=warning'
-PSQL=("$PG_BINDIR/psql" -X -q -h "$DIR" -p "$PORT" -U postgres -v ON_ERROR_STOP=1)
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB"
-"${PSQL[@]}" -d "$DB" -c "CREATE EXTENSION denorm CASCADE"
-q() { "${PSQL[@]}" -d "$DB" -At "$@"; }   # q -c 'SQL'  or  q <<<'SQL script'
+cluster_start "denorm mv benchmark" "${CONF_LINES[@]}"
 PGBENCH=("$PG_BINDIR/pgbench" -h "$DIR" -p "$PORT" -U postgres -n)
 
 worker_pid() {  # the 'denorm worker' of $DB, waiting up to 10 s for it

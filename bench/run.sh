@@ -76,32 +76,15 @@ declare -A VNAME=([a]="no trigger" [b]="PL/pgSQL row trigger" [c]="denorm" [e]="
 # shellcheck source=bench/cluster.sh
 source "$BENCH/cluster.sh"
 
-if [[ ${BENCH_BUILD:-0} == 1 ]]; then
-    (cd "$ROOT" && make -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" && "${SUDO[@]}" make -s install PG_CONFIG="$PG_CONFIG") >&2
-fi
+if [[ ${BENCH_BUILD:-0} == 1 ]]; then build_and_install; fi
 
 # ---------------------------------------------------------------------------------------
 # Cluster (bench/cluster.sh)
 PORT=${BENCH_PORT:-}
 CLUSTER_KEEP=${BENCH_KEEP:-0}
 cluster_init 5440 5539
-{
-    printf '\n# denorm bench (identical for every variant)\n'
-    printf "shared_preload_libraries = 'denorm'\n"
-    printf "listen_addresses = ''\n"
-    printf "unix_socket_directories = '%s'\n" "$DIR"
-    printf 'port = %s\n' "$PORT"
-    printf 'max_connections = 50\n'
-    if [[ -n $EXTRA_CONF ]]; then tr ';' '\n' <<<"$EXTRA_CONF"; echo; fi
-} | as_pg tee -a "$DIR/data/postgresql.conf" >/dev/null
-as_pg "$PG_BINDIR/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null ||
-    { tail -n 30 "$DIR/server.log" >&2; exit 1; }
-
-export PGOPTIONS='-c client_min_messages=warning'
-PSQL=("$PG_BINDIR/psql" -X -q -h "$DIR" -p "$PORT" -U postgres -v ON_ERROR_STOP=1)
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB"
-"${PSQL[@]}" -d "$DB" -c "CREATE EXTENSION denorm CASCADE"
-q() { "${PSQL[@]}" -d "$DB" -At "$@"; }   # q -c 'SQL'  or  q <<<'SQL script'
+mapfile -t extra_lines < <([[ -n $EXTRA_CONF ]] && tr ';' '\n' <<<"$EXTRA_CONF")
+cluster_start "denorm bench (identical for every variant)" "shared_preload_libraries = 'denorm'" "${extra_lines[@]}"
 
 # ---------------------------------------------------------------------------------------
 # Schema, one variant at a time. Every measurement starts from freshly created tables:
