@@ -66,12 +66,18 @@ void collect_in_global_order(Batch *batch)
     order->sort();
 }
 
+// The parameters of a count or sum's statements: $1 the delta, $2.. the source key.
+void delta_and_key(const CounterDef *def, const Accum *acc, Datum *values)
+{
+    values[0] = delta_datum(def, *acc);
+    for (int k = 0; k < def->nkeys; k++) values[k + 1] = acc->keys[k];
+}
+
 // A deferred definition's change: appended, no target row touched.
 void append_pending(CounterDef *def, const Accum *acc)
 {
     Datum values[INDEX_MAX_KEYS + 1];
-    values[0] = delta_datum(def, *acc);
-    for (int k = 0; k < def->nkeys; k++) values[k + 1] = acc->keys[k];
+    delta_and_key(def, acc, values);
     int rc = SPI_execute_plan(def->pending_plan, values, nullptr, false, 0);
     if (rc != SPI_OK_INSERT) elog(ERROR, "denorm: deferred change of counter \"%s\" failed: %d", def->name, rc);
 }
@@ -81,8 +87,7 @@ void append_pending(CounterDef *def, const Accum *acc)
 bool apply_one(CounterDef *def, const Accum *acc)
 {
     Datum values[INDEX_MAX_KEYS + 1];
-    values[0] = delta_datum(def, *acc);
-    for (int k = 0; k < def->nkeys; k++) values[k + 1] = acc->keys[k];
+    delta_and_key(def, acc, values);
     int rc = SPI_execute_plan(def->update_plan, values, nullptr, false, 0);
     if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counter \"%s\" failed: %d", def->name, rc);
     if (SPI_processed > 0 || !def->create_missing) return false;

@@ -163,6 +163,24 @@ int slot_of(SharedState *st, Oid mv)
     return slot;
 }
 
+// What one slot of this database holds, read under its spinlock; false for another
+// database's slot or one with nothing waiting.
+struct SlotContents {
+    Oid mv;
+    int64 total;
+    int64 waiting;  // not moved yet
+    TimestampTz first_at;
+    TimestampTz last_at;
+};
+bool read_slot(RequestSlot &r, SlotContents *out)
+{
+    if (r.dbid != MyDatabaseId) return false;
+    SpinLockAcquire(&r.mutex);
+    *out = {r.mv, r.total, r.total - r.moved, r.first_at, r.last_at};
+    SpinLockRelease(&r.mutex);
+    return out->waiting > 0;
+}
+
 }  // namespace
 
 bool request_in_memory_at_commit(const Oid *views, int n)
@@ -217,23 +235,16 @@ void flush_memory_requests()
     ensure_lists();
     nsubtract = 0;
     for (int i = 0; i < kMaxRequestSlots; i++) {
-        RequestSlot &r = st->requests[i];
-        if (r.dbid != MyDatabaseId) continue;
-        SpinLockAcquire(&r.mutex);
-        int64 total = r.total;
-        int64 count = r.total - r.moved;
-        TimestampTz first_at = r.first_at, last_at = r.last_at;
-        Oid mv = r.mv;
-        SpinLockRelease(&r.mutex);
-        if (count == 0) continue;
-        to_subtract[nsubtract++] = {i, total, last_at};
-        mvs[nrows] = ObjectIdGetDatum(mv);
-        times[nrows] = TimestampTzGetDatum(first_at);
+        SlotContents c;
+        if (!read_slot(st->requests[i], &c)) continue;
+        to_subtract[nsubtract++] = {i, c.total, c.last_at};
+        mvs[nrows] = ObjectIdGetDatum(c.mv);
+        times[nrows] = TimestampTzGetDatum(c.first_at);
         counts[nrows++] = Int64GetDatum(1);
-        if (count > 1) {
-            mvs[nrows] = ObjectIdGetDatum(mv);
-            times[nrows] = TimestampTzGetDatum(last_at);
-            counts[nrows++] = Int64GetDatum(count - 1);
+        if (c.waiting > 1) {
+            mvs[nrows] = ObjectIdGetDatum(c.mv);
+            times[nrows] = TimestampTzGetDatum(c.last_at);
+            counts[nrows++] = Int64GetDatum(c.waiting - 1);
         }
     }
     if (nrows == 0) return;
@@ -268,15 +279,9 @@ extern "C" Datum denorm_memory_requests(PG_FUNCTION_ARGS)
     SharedState *st = shared_state();
     if (!st) return (Datum) 0;
     for (int i = 0; i < kMaxRequestSlots; i++) {
-        RequestSlot &r = st->requests[i];
-        if (r.dbid != MyDatabaseId) continue;
-        SpinLockAcquire(&r.mutex);
-        int64 count = r.total - r.moved;
-        TimestampTz first_at = r.first_at;
-        Oid mv = r.mv;
-        SpinLockRelease(&r.mutex);
-        if (count == 0) continue;
-        Datum values[3] = {ObjectIdGetDatum(mv), TimestampTzGetDatum(first_at), Int64GetDatum(count)};
+        SlotContents c;
+        if (!read_slot(st->requests[i], &c)) continue;
+        Datum values[3] = {ObjectIdGetDatum(c.mv), TimestampTzGetDatum(c.first_at), Int64GetDatum(c.waiting)};
         bool nulls[3] = {false, false, false};
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }

@@ -455,13 +455,21 @@ BEGIN
 END $$;
 
 -- Minus a deferred definition's pending deltas per key, shaped like _aggregate_query.
+-- "(p.key[2])::integer": target key column col of the pending row aliased p (the key
+-- holds the columns in name order, as _pending_key_sql builds it).
+CREATE FUNCTION denorm._pending_key_element(d denorm._definitions, p text, col text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.format('(%s.key[%s])::%s', p,
+               (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(d.target_key) k WHERE k <= col),
+               denorm._column_sql_type(d.target, col))
+$$;
+
 CREATE FUNCTION denorm._pending_query(d denorm._definitions, keycols text[]) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_catalog.format('SELECT %s, -pg_catalog.sum(p.delta) AS x FROM denorm._pending_deltas p '
                              'WHERE p.counter = %L GROUP BY %s',
-               (SELECT pg_catalog.string_agg(pg_catalog.format('(p.key[%s])::%s AS k%s',
-                           (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(d.target_key) k WHERE k <= c),
-                           denorm._column_sql_type(d.target, c), i), ', ' ORDER BY i)
+               (SELECT pg_catalog.string_agg(pg_catalog.format('%s AS k%s', denorm._pending_key_element(d, 'p', c), i),
+                                             ', ' ORDER BY i)
                   FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, i)),
                d.name,
                (SELECT pg_catalog.string_agg(g::text, ', ') FROM pg_catalog.generate_series(1, pg_catalog.cardinality(keycols)) g))
@@ -1042,9 +1050,9 @@ END $$;
 -- "t.a = (p.key[1])::int AND ..." : target row alias t against pending key alias p.
 CREATE FUNCTION denorm._pending_match(d denorm._definitions, t text, p text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I = (%s.key[%s])::%s', t, k, p, r, denorm._column_sql_type(d.target, k)),
-                                 ' AND ' ORDER BY r)
-      FROM (SELECT k, pg_catalog.row_number() OVER (ORDER BY k) AS r FROM pg_catalog.unnest(d.target_key) k) x
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I = %s', t, k, denorm._pending_key_element(d, p, k)),
+                                 ' AND ' ORDER BY k)
+      FROM pg_catalog.unnest(d.target_key) k
 $$;
 
 -- Folds a deferred counter's pending deltas into its target rows; returns the number of
@@ -1069,8 +1077,8 @@ BEGIN
             'INSERT INTO %1$s AS t (%2$s) SELECT DISTINCT %3$s FROM denorm._pending_deltas p '
             'WHERE p.counter = $1 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %4$s) ON CONFLICT (%2$s) DO NOTHING',
             d.target, keys,
-            (SELECT pg_catalog.string_agg(pg_catalog.format('(p.key[%s])::%s', r, denorm._column_sql_type(d.target, k)), ', ' ORDER BY r)
-               FROM (SELECT k, pg_catalog.row_number() OVER (ORDER BY k) AS r FROM pg_catalog.unnest(d.target_key) k) x),
+            (SELECT pg_catalog.string_agg(denorm._pending_key_element(d, 'p', k), ', ' ORDER BY k)
+               FROM pg_catalog.unnest(d.target_key) k),
             denorm._pending_match(d, 't', 'p'))
           USING counter_name;
     END IF;
