@@ -47,16 +47,8 @@ SELECT denorm.register_mv('gated_copy', debounce => '0', max_delay => '0');
 sub refreshed_cond { return view_equals_query($_[0]) . ' AND ' . nothing_pending($_[0]); }
 sub refreshed_sql { return 'SELECT ' . refreshed_cond($_[0]); }
 
-my $worker_sql = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'denorm worker' AND datname = 'postgres'};
 
 # Waits for exactly one worker in this database, other than $old; returns its pid.
-sub wait_for_worker
-{
-    my ($old, $what) = @_;
-    ok($node->poll_query_until('postgres', "SELECT count(*) = 1 AND bool_and(pid <> $old) FROM ($worker_sql) w"),
-       $what);
-    return $node->safe_psql('postgres', $worker_sql);
-}
 
 sub wait_until_refresh_paused
 {
@@ -73,7 +65,7 @@ sub pending
     return $node->safe_psql('postgres', "SELECT pending FROM denorm.mv_status WHERE mv = '$mv'::regclass");
 }
 
-my $pid = wait_for_worker(0, 'a worker runs for the database');
+my $pid = wait_for_worker($node, 0, 'a worker runs for the database');
 ok($node->poll_query_until('postgres', 'SELECT ' . refreshed_cond('item_count') . ' AND ' . refreshed_cond('gated_copy')),
    'both views start fresh');
 
@@ -82,7 +74,7 @@ $node->safe_psql('postgres', 'INSERT INTO item VALUES (1)');
 is(pending('item_count'), 't', 'a request is pending (debounce 3 s)');
 kill 'TERM', $pid;
 $node->safe_psql('postgres', 'INSERT INTO item VALUES (2)');    # most likely while no worker runs
-$pid = wait_for_worker($pid, 'SIGTERM: the worker is restarted (new pid)');
+$pid = wait_for_worker($node, $pid, 'SIGTERM: the worker is restarted (new pid)');
 ok($node->poll_query_until('postgres', refreshed_sql('item_count')),
    'requests made before and after the SIGTERM are refreshed');
 is($node->safe_psql('postgres', 'SELECT n FROM item_count'), '2', 'item_count counts both rows');
@@ -94,7 +86,7 @@ is($node->safe_psql('postgres', 'SELECT n FROM item_count'), '2', 'item_count co
     $node->safe_psql('postgres', 'INSERT INTO gated VALUES (2)');
     wait_until_refresh_paused('the worker is inside the refresh of gated_copy, waiting for the lock');
     kill 'TERM', $pid;
-    $pid = wait_for_worker($pid, 'SIGTERM during a refresh: the worker is restarted');
+    $pid = wait_for_worker($node, $pid, 'SIGTERM during a refresh: the worker is restarted');
     $locker->query_safe('SELECT pg_advisory_unlock(4242)');
     $locker->quit;
     ok($node->poll_query_until('postgres', refreshed_sql('gated_copy')),
@@ -109,12 +101,7 @@ is($node->safe_psql('postgres', 'SELECT n FROM item_count'), '2', 'item_count co
     wait_until_refresh_paused('the worker is inside the refresh of gated_copy again');
     $node->safe_psql('postgres', 'INSERT INTO item VALUES (3)');
     is(pending('item_count'), 't', 'item_count has a committed request waiting');
-    my $log_offset = -s $node->logfile;
-    kill 'KILL', $pid;
-    $pid = wait_for_worker($pid, 'SIGKILL: a worker is back after the crash restart');
-    ok($node->log_contains(qr/terminating any other active server processes|all server processes terminated; reinitializing/,
-                           $log_offset),
-       'the postmaster went through a crash restart');
+    $pid = crash_worker($node, $pid);
     eval { $locker->quit };    # its server process was terminated by the crash restart
     ok($node->poll_query_until('postgres', refreshed_sql('gated_copy')),
        'the refresh killed mid-way is done again after the crash: gated_copy has row 3');
@@ -128,7 +115,7 @@ $node->safe_psql('postgres', 'INSERT INTO item VALUES (4)');
 is(pending('item_count'), 't', 'a request is pending at the immediate shutdown');
 $node->stop('immediate');
 $node->start;
-$pid = wait_for_worker(0, 'a worker runs after the restart');
+$pid = wait_for_worker($node, 0, 'a worker runs after the restart');
 ok($node->poll_query_until('postgres', refreshed_sql('item_count')),
    'the request committed before the immediate shutdown is refreshed after the start');
 is($node->safe_psql('postgres', 'SELECT n FROM item_count'), '4', 'item_count counts four rows');

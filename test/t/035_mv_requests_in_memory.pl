@@ -75,9 +75,7 @@ ok($node->poll_query_until('postgres', fresh('item_count')), 'a prepared and lat
 is($node->safe_psql('postgres', q{SELECT n FROM item_count}), '4', 'the view counts all four rows');
 
 # A failing pass: the worker logs the error, stays the same process, and retries later.
-my $worker_sql = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'denorm worker' AND datname = 'postgres'};
-ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($worker_sql) w"), 'a worker runs');
-my $pid = $node->safe_psql('postgres', $worker_sql);
+my $pid = wait_for_worker($node, 0, 'a worker runs');
 my $log_offset = -s $node->logfile;
 $node->safe_psql('postgres', q{ALTER EXTENSION denorm DROP FUNCTION denorm._mv_pending();
                                DROP FUNCTION denorm._mv_pending();});
@@ -85,7 +83,7 @@ $node->safe_psql('postgres', 'INSERT INTO item VALUES (5)');   # wakes it
 ok($node->wait_for_log(qr/function denorm._mv_pending\(\) does not exist/, $log_offset),
    'the failing pass is logged');
 sleep 3;
-is($node->safe_psql('postgres', $worker_sql), $pid, 'the worker that failed is still the same process');
+is($node->safe_psql('postgres', worker_pid_sql()), $pid, 'the worker that failed is still the same process');
 
 $node->stop;
 done_testing();

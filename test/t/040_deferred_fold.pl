@@ -17,6 +17,7 @@ use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use MvTest;
 
 my $node = PostgreSQL::Test::Cluster->new('deferred_fold');
 $node->init;
@@ -48,7 +49,6 @@ my $values_exact = q{SELECT bool_and(denorm.counter_value('item_hits', r.id::tex
                                      AND denorm.counter_value('item_total', r.id::text) = r.total) FROM recount r};
 my $nothing_pending = q{SELECT NOT EXISTS (SELECT FROM denorm._pending_deltas WHERE counter IN ('item_hits', 'item_total'))};
 my $pending_count = q{SELECT count(*) FROM denorm._pending_deltas WHERE counter IN ('item_hits', 'item_total')};
-my $worker_sql = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'denorm worker' AND datname = 'postgres'};
 
 # Polls $sql until it returns 't' (errors while the server restarts count as not yet).
 sub wait_until
@@ -69,12 +69,6 @@ sub wait_until
 }
 
 # Waits for exactly one worker in this database, other than $old; returns its pid.
-sub wait_for_worker
-{
-    my ($old, $what) = @_;
-    wait_until("SELECT count(*) = 1 AND bool_and(pid <> $old) FROM ($worker_sql) w", $what);
-    return $node->safe_psql('postgres', $worker_sql) || 0;
-}
 
 # The worker is inside a fold, waiting for a row lock.
 sub wait_until_fold_waits
@@ -84,7 +78,7 @@ sub wait_until_fold_waits
                                   AND datname = 'postgres' AND wait_event_type = 'Lock')}, $what);
 }
 
-my $pid = wait_for_worker(0, 'a worker runs for the database');
+my $pid = wait_for_worker($node, 0, 'a worker runs for the database');
 wait_until($nothing_pending, 'nothing pending after create_counter');
 is($node->safe_psql('postgres', $columns_exact), 't', 'create_counter backfilled the columns');
 
@@ -152,18 +146,13 @@ DELETE FROM hit WHERE id = (SELECT min(id) FROM hit WHERE item_id = 1);
     # SIGTERM (pg_terminate_backend): the fold's transaction is rolled back; the launcher
     # starts a new worker, whose fold waits again.
     $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
-    $pid = wait_for_worker($pid, 'pg_terminate_backend: the worker is restarted (new pid)');
+    $pid = wait_for_worker($node, $pid, 'pg_terminate_backend: the worker is restarted (new pid)');
     wait_until_fold_waits('the new worker waits in its fold too');
     ok($node->safe_psql('postgres', $pending_count) > 0, 'the terminated fold left the deltas pending');
     is($node->safe_psql('postgres', $values_exact), 't', 'counter_value() is still exact');
 
     # SIGKILL: the postmaster restarts every process (the gate session's too).
-    my $log_offset = -s $node->logfile;
-    kill 'KILL', $pid;
-    $pid = wait_for_worker($pid, 'SIGKILL: a worker is back after the crash restart');
-    ok($node->log_contains(qr/terminating any other active server processes|all server processes terminated; reinitializing/,
-                           $log_offset),
-       'the postmaster went through a crash restart');
+    $pid = crash_worker($node, $pid);
     eval { $gate->quit };    # its server process was terminated by the crash restart
 }
 wait_until($nothing_pending, 'after the crash the worker folds the deltas');
