@@ -367,8 +367,13 @@ void load_source(SourceEntry *entry)
         Datum filter = SPI_getbinval(row, rowdesc, 8, &filter_null);
         def->create_missing = DatumGetBool(SPI_getbinval(row, rowdesc, 9, &isnull));
         Datum touch = SPI_getbinval(row, rowdesc, 10, &touch_null);
+        // Planning may fold calls of the expressions' functions: as the source's owner,
+        // who defined them, never as the extension's owner.
+        RunAs as_definer;
+        run_as_begin(&as_definer, rel->rd_rel->relowner);
         def->filter = filter_null ? nullptr : planned_expression(rel, TextDatumGetCString(filter), "filter", cxt);
         def->value = value_null ? nullptr : planned_expression(rel, TextDatumGetCString(value), "value", cxt);
+        run_as_end(&as_definer);
         if (is_extremum(def)) {
             def->group = MemoryContextStrdup(cxt, TextDatumGetCString(SPI_getbinval(row, rowdesc, 11, &isnull)));
             if (def->value) set_value_comparison(def, cxt);
@@ -425,8 +430,13 @@ Entry *lookup(HTAB *cache, Oid key, void (*load)(Entry *), SPIPlanPtr *(*plans_o
     memset(reinterpret_cast<char *>(entry) + sizeof(Oid), 0, sizeof(Entry) - sizeof(Oid));
     entry->context = AllocSetContextCreate(CacheMemoryContext, "denorm definitions", ALLOCSET_SMALL_SIZES);
     uint64 generation = invalidation_generation;
+    // Read and prepared as the extension's owner: the writer needs no right on the
+    // catalog or on its statement builders, and nothing here runs a user's code.
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    RunAs as;
+    run_as_begin(&as, extension_owner());
     load(entry);
+    run_as_end(&as);
     SPI_finish();
     entry->valid = generation == invalidation_generation;
     return entry;

@@ -1,7 +1,7 @@
 // counter_api.cpp — denorm.create_counter and denorm.drop_counter. They check that
 // the caller owns the tables, then run the PL/pgSQL implementations (which write
-// the catalog and create triggers) as the extension's owner, and backfill as the
-// target's owner. Layer: pg glue. Regime: PostgreSQL.
+// the catalog, create triggers and backfill) as the extension's owner; statements on
+// the tables run as their owner (README "Security"). Layer: pg glue. Regime: PostgreSQL.
 extern "C" {
 #include "postgres.h"
 #include "access/table.h"
@@ -20,6 +20,7 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include "pg/errors.hpp"
 #include "pg/expression.hpp"
 #include "pg/privileges.hpp"
 
@@ -54,26 +55,20 @@ Datum normalized_expressions(Oid source, ArrayType *exprs, const char *what)
     return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-// Runs a create implementation as the extension's owner, then the backfill of
-// `column` as the target's owner.
-void create_as_owners(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, Oid target,
-                      Datum column, bool backfill)
+// Runs a create implementation, then the backfill of `column`, as the extension's
+// owner; the backfill's statements on the target run as the target's owner.
+void create_and_backfill(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, Oid target,
+                         Datum column, bool backfill)
 {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    execute_as(extension_owner(), sql, nargs, types, values, nulls);
+    Oid ext_owner = extension_owner();
+    execute_as(ext_owner, sql, nargs, types, values, nulls);
     if (backfill) {
         Oid rtypes[2] = {REGCLASSOID, TEXTOID};
         Datum rvalues[2] = {ObjectIdGetDatum(target), column};
-        execute_as(owner_of(target), "SELECT denorm._recompute($1, $2)", 2, rtypes, rvalues, nullptr);
+        execute_as(ext_owner, "SELECT denorm._recompute($1, $2)", 2, rtypes, rvalues, nullptr);
     }
     SPI_finish();
-}
-
-void require_arguments(FunctionCallInfo fcinfo, const char *const *required, int nargs)
-{
-    for (int i = 0; i < nargs; i++)
-        if (required[i] && PG_ARGISNULL(i))
-            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s must not be NULL", required[i])));
 }
 
 void collect_arguments(FunctionCallInfo fcinfo, int nargs, Datum *values, char *nulls)
@@ -115,8 +110,8 @@ extern "C" Datum denorm_create_counter(PG_FUNCTION_ARGS)
     collect_arguments(fcinfo, nargs, values, nulls);
     if (!PG_ARGISNULL(7)) values[7] = normalized_expression(source, PG_GETARG_TEXT_PP(7), "value");
     if (!PG_ARGISNULL(8)) values[8] = normalized_expression(source, PG_GETARG_TEXT_PP(8), "filter");
-    // backfill (the last argument) is not passed on: create_as_owners runs it.
-    create_as_owners("SELECT denorm._create_counter($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", nargs - 1,
+    // backfill (the last argument) is not passed on: create_and_backfill runs it.
+    create_and_backfill("SELECT denorm._create_counter($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", nargs - 1,
                      types, values, nulls, target, PG_GETARG_DATUM(2), PG_GETARG_BOOL(12));
     PG_RETURN_VOID();
 }
@@ -148,7 +143,7 @@ extern "C" Datum denorm_create_latest(PG_FUNCTION_ARGS)
     int ncolumns;
     deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT, &columns, &column_nulls, &ncolumns);
     bool has_column = ncolumns > 0 && !column_nulls[0];
-    create_as_owners("SELECT denorm._create_latest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", nargs - 1, types,
+    create_and_backfill("SELECT denorm._create_latest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", nargs - 1, types,
                      values, nulls, target, has_column ? columns[0] : (Datum) 0, PG_GETARG_BOOL(11) && has_column);
     PG_RETURN_VOID();
 }
@@ -182,4 +177,38 @@ extern "C" Datum denorm_invalidate(PG_FUNCTION_ARGS)
 {
     CacheInvalidateRelcacheByRelid(PG_GETARG_OID(0));
     PG_RETURN_VOID();
+}
+
+extern "C" {
+PG_FUNCTION_INFO_V1(denorm_counter_value);
+}
+
+// counter_value(name, VARIADIC key): the caller must be allowed to read the counter's
+// target (the value is what its column holds once folded); the value is then read
+// by denorm._counter_value as the target's owner, pending deltas included.
+extern "C" Datum denorm_counter_value(PG_FUNCTION_ARGS)
+{
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("name must not be NULL")));
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid types[2] = {TEXTOID, TEXTARRAYOID};
+    Datum values[2] = {PG_GETARG_DATUM(0), PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1)};
+    const char *nulls = PG_ARGISNULL(1) ? " n" : "  ";
+    SPI_execute_with_args("SELECT target::pg_catalog.oid FROM denorm._definitions WHERE name OPERATOR(pg_catalog.=) $1",
+                          1, types, values, nullptr, true, 1);
+    if (SPI_processed == 1) {
+        bool isnull;
+        Oid target = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        if (pg_class_aclcheck(target, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                            errmsg("permission denied for table %s", get_rel_name(target)),
+                            errhint("counter_value() reads the counter's target table: it needs SELECT on it.")));
+    }
+    execute_as(extension_owner(), "SELECT denorm._counter_value($1, $2)", 2, types, values, nulls, true);
+    bool isnull;
+    Datum result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    if (!isnull) result = SPI_datumTransfer(result, false, -1);
+    SPI_finish();
+    if (isnull) PG_RETURN_NULL();
+    PG_RETURN_DATUM(result);
 }

@@ -16,6 +16,7 @@ extern "C" {
 #include <string>
 
 #include "pg/key_encoding.hpp"
+#include "pg/privileges.hpp"
 
 namespace denorm::pg {
 namespace {
@@ -114,9 +115,10 @@ void apply_batch(Batch *batch)
     if (order->size() == 0) return;
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    Oid save_user;
-    int save_sec;
-    GetUserIdAndSecContext(&save_user, &save_sec);
+    // Each change is written as its target's owner (a deferred one, into our own
+    // table, as the extension's owner); on error the (sub)transaction abort restores.
+    RunAs as;
+    run_as_begin(&as, GetUserId());  // each entry switches to its owner
     // Entries of one target row are adjacent. Once a row was inserted by
     // create_missing, its initialiser counted everything, so the other changes to it
     // are skipped; once a group of min/max/latest columns was recomputed, the other
@@ -131,8 +133,7 @@ void apply_batch(Batch *batch)
         bool extremum = is_extremum(def);
         if (extremum && recomputed_row && *recomputed_row == entry.row && strcmp(recomputed_group, def->group) == 0)
             continue;
-        Oid role = def->deferred ? def->pending_owner : def->target_owner;
-        SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+        run_as_switch(&as, def->deferred ? def->pending_owner : def->target_owner);
         bool created = false;
         if (def->deferred) {
             append_pending(def, entry.item);
@@ -146,9 +147,9 @@ void apply_batch(Batch *batch)
         } else {
             created = apply_one(def, entry.item);
         }
-        SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
         created_row = created ? &entry.row : nullptr;
     }
+    run_as_end(&as);
     SPI_finish();
 }
 

@@ -14,6 +14,7 @@ extern "C" {
 }
 
 #include "pg/catalog.hpp"
+#include "pg/privileges.hpp"
 
 using namespace denorm::pg;
 
@@ -51,13 +52,11 @@ extern "C" Datum denorm_counter_init_trigger(PG_FUNCTION_ARGS)
     MemoryContext caller_cxt = CurrentMemoryContext;
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    Oid save_user;
-    int save_sec;
-    GetUserIdAndSecContext(&save_user, &save_sec);
     // Sources are read with the target owner's rights, as foreign key checks are.
-    SetUserIdAndSecContext(init->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+    RunAs as;
+    run_as_begin(&as, init->owner);
     int rc = SPI_execute_plan(init->plan, keys, key_nulls, true, 1);
-    SetUserIdAndSecContext(save_user, save_sec);
+    run_as_end(&as);
     if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "denorm: counter initialisation failed");
     for (int c = 0; c < ncounters; c++) {
         columns[c] = SPI_fnumber(desc, init->counter_columns[c]);

@@ -277,11 +277,9 @@ extern "C" Datum denorm_counter_truncate_trigger(PG_FUNCTION_ARGS)
     if (!defs) return PointerGetDatum(nullptr);
     int n = defs->ndefs;
     Oid *targets = static_cast<Oid *>(palloc(sizeof(Oid) * n));
-    Oid *owners = static_cast<Oid *>(palloc(sizeof(Oid) * n));
     char **columns = static_cast<char **>(palloc(sizeof(char *) * n));
     for (int i = 0; i < n; i++) {
         targets[i] = defs->defs[i].target;
-        owners[i] = defs->defs[i].target_owner;
         columns[i] = pstrdup(defs->defs[i].target_column);
     }
     bool any_deferred = false;
@@ -293,18 +291,15 @@ extern "C" Datum denorm_counter_truncate_trigger(PG_FUNCTION_ARGS)
         Datum dvalues[1] = {ObjectIdGetDatum(root)};
         execute_as(extension_owner(), "SELECT denorm._discard_pending($1)", 1, dtypes, dvalues, nullptr);
     }
-    Oid save_user;
-    int save_sec;
-    GetUserIdAndSecContext(&save_user, &save_sec);
+    // _recompute runs its statements on the target as the target's owner.
+    Oid ext_owner = extension_owner();
     for (int i = 0; i < n; i++) {
         bool seen = false;
         for (int j = 0; j < i; j++) seen = seen || (targets[j] == targets[i] && strcmp(columns[j], columns[i]) == 0);
         if (seen) continue;
         Oid types[2] = {OIDOID, TEXTOID};
         Datum args[2] = {ObjectIdGetDatum(targets[i]), CStringGetTextDatum(columns[i])};
-        SetUserIdAndSecContext(owners[i], save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-        SPI_execute_with_args("SELECT denorm._recompute($1::pg_catalog.regclass, $2)", 2, types, args, nullptr, false, 0);
-        SetUserIdAndSecContext(save_user, save_sec);
+        execute_as(ext_owner, "SELECT denorm._recompute($1::pg_catalog.regclass, $2)", 2, types, args, nullptr);
     }
     SPI_finish();
     return PointerGetDatum(nullptr);

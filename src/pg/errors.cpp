@@ -28,4 +28,11 @@ void raise_cxx_failure(const char *what)
     pg_unreachable();
 }
 
+void require_arguments(FunctionCallInfo fcinfo, const char *const *required, int nargs)
+{
+    for (int i = 0; i < nargs; i++)
+        if (required[i] && PG_ARGISNULL(i))
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s must not be NULL", required[i])));
+}
+
 }  // namespace denorm::pg

@@ -6,6 +6,7 @@
 
 extern "C" {
 #include "postgres.h"
+#include "fmgr.h"
 }
 
 #include <exception>
@@ -28,6 +29,11 @@ PgProblem *copy_problem(const std::optional<core::Problem> &problem);
 
 // Raises a copied problem (no-op for nullptr).
 void raise_if(const PgProblem *problem);
+
+// 22023 naming the first argument i that is NULL while required[i] names it
+// (required[i] = nullptr: NULL is allowed). SQL functions that refuse NULL are
+// CALLED ON NULL INPUT and say so, rather than STRICT and silently doing nothing.
+void require_arguments(FunctionCallInfo fcinfo, const char *const *required, int nargs);
 
 // Reports a C++ exception caught at the boundary (message copied out first).
 [[noreturn]] void raise_cxx_failure(const char *what);

@@ -6,7 +6,9 @@ extern "C" {
 #include "access/table.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "utils/acl.h"
 #include "utils/array.h"
+#include "miscadmin.h"
 #include "fmgr.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -30,6 +32,7 @@ extern "C" {
 
 #include "core/definition_rules.hpp"
 #include "pg/errors.hpp"
+#include "pg/privileges.hpp"
 
 namespace denorm::pg {
 
@@ -51,6 +54,24 @@ namespace {
                     errdetail("A filter or value is evaluated on each source row alone: it may use the row's "
                               "columns and immutable or stable functions only.")));
     pg_unreachable();
+}
+
+// The creator of a definition must be allowed to call every function its
+// expressions call (operators and casts included), as when it writes them in a query.
+bool remember_unexecutable(Oid func, void *context)
+{
+    if (pg_proc_aclcheck(func, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK) return false;
+    *static_cast<Oid *>(context) = func;
+    return true;
+}
+
+bool find_unexecutable(Node *node, Oid *func)
+{
+    if (!node) return false;
+    if (check_functions_in_node(node, remember_unexecutable, func)) return true;
+    // (through void (*)(): the walker's PostgreSQL 15 type is bool (*)())
+    return expression_tree_walker(node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(find_unexecutable)),
+                                  func);
 }
 
 }  // namespace
@@ -89,6 +110,11 @@ Node *parse_row_expression(Relation rel, const char *text, const char *what)
     if (contain_volatile_functions(expr)) refuse_feature(what, text, "a volatile function");
     if (IsA(expr, Var) && reinterpret_cast<Var *>(expr)->varattno == InvalidAttrNumber)
         refuse_feature(what, text, "the whole row");
+    Oid func = InvalidOid;
+    if (find_unexecutable(expr, &func))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("permission denied for function %s", get_func_name(func)),
+                        errdetail("The %s \"%s\" calls it.", what, text)));
     free_parsestate(pstate);
     return expr;
 }
@@ -116,11 +142,9 @@ char *deparse_row_expression(Relation rel, Node *expr)
 
 void with_fixed_search_path(void (*fn)(void *), void *arg)
 {
-    int nest = NewGUCNestLevel();
-    (void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-                             GUC_ACTION_SAVE, true, 0, false);
+    int nest = pin_search_path();
     fn(arg);  // on error, transaction abort unwinds the GUC nest level
-    AtEOXact_GUC(true, nest);
+    unpin_search_path(nest);
 }
 
 }  // namespace denorm::pg

@@ -4,6 +4,9 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -207,6 +210,11 @@ void flush_memory_requests()
     SharedState *st = shared_state();
     if (!st) return;
     register_callback();
+    // One flusher at a time (the worker, run_pending, refresh_now): a second one waits
+    // until the first committed and emptied the slots, instead of moving the same
+    // waiting requests again. The lock conflicts with itself only, not with writers.
+    LockRelationOid(RangeVarGetRelid(makeRangeVar(pstrdup("denorm"), pstrdup("_mv_requests"), -1), NoLock, false),
+                    ShareUpdateExclusiveLock);
     bool rerequested = false;
     SpinLockAcquire(&st->mutex);
     for (Oid db : st->rerequested) rerequested = rerequested || db == MyDatabaseId;
@@ -271,7 +279,8 @@ PG_FUNCTION_INFO_V1(denorm_memory_requests);
 }
 
 // _memory_requests() -> (mv regclass, first_request_at timestamptz, requests bigint):
-// this database's requests not yet moved to the table (for mv_status).
+// this database's requests not yet moved to the table (for mv_status), for the views
+// the caller may see.
 extern "C" Datum denorm_memory_requests(PG_FUNCTION_ARGS)
 {
     InitMaterializedSRF(fcinfo, 0);
@@ -280,7 +289,7 @@ extern "C" Datum denorm_memory_requests(PG_FUNCTION_ARGS)
     if (!st) return (Datum) 0;
     for (int i = 0; i < kMaxRequestSlots; i++) {
         SlotContents c;
-        if (!read_slot(st->requests[i], &c)) continue;
+        if (!read_slot(st->requests[i], &c) || !may_see(c.mv)) continue;
         Datum values[3] = {ObjectIdGetDatum(c.mv), TimestampTzGetDatum(c.first_at), Int64GetDatum(c.waiting)};
         bool nulls[3] = {false, false, false};
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

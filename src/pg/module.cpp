@@ -125,3 +125,15 @@ extern "C" void _PG_init(void)
     ProcessUtility_hook = utility_hook;
     register_launcher();
 }
+
+extern "C" {
+PG_FUNCTION_INFO_V1(denorm_preloaded);
+}
+
+// _preloaded() -> boolean: whether denorm was loaded by shared_preload_libraries (its
+// shared memory exists only then). health() asks this instead of reading the setting,
+// which only superusers and pg_read_all_settings may see.
+extern "C" Datum denorm_preloaded(PG_FUNCTION_ARGS)
+{
+    PG_RETURN_BOOL(denorm::pg::shared_state() != nullptr);
+}

@@ -92,9 +92,14 @@ SourceViews *views_of(Oid relid)
     Oid types[1] = {OIDOID};
     Datum values[1] = {ObjectIdGetDatum(relid)};
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    // As the extension's owner: the registry shows each role only the views it may
+    // read, and a writer's change requests every view the source feeds.
+    RunAs as;
+    run_as_begin(&as, extension_owner());
     SPI_execute_with_args("SELECT mv::pg_catalog.oid FROM denorm._mv_registry "
                           "WHERE $1::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (sources)",
                           1, types, values, nullptr, true, 0);
+    run_as_end(&as);
     entry->nviews = static_cast<int>(SPI_processed);
     entry->views = static_cast<Oid *>(MemoryContextAlloc(CacheMemoryContext, sizeof(Oid) * (entry->nviews + 1)));
     for (int i = 0; i < entry->nviews; i++) {
@@ -135,12 +140,10 @@ void insert_requests(Oid *views, int n, bool in_memory)
     for (int i = 0; i < n; i++) elems[i] = ObjectIdGetDatum(views[i]);
     ArrayType *array = construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
     Datum values[1] = {PointerGetDatum(array)};
-    Oid save_user;
-    int save_sec;
-    GetUserIdAndSecContext(&save_user, &save_sec);
-    SetUserIdAndSecContext(request_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    RunAs as;
+    run_as_begin(&as, request_owner);
     int rc = SPI_execute_plan(insert_plan, values, nullptr, false, 0);
-    SetUserIdAndSecContext(save_user, save_sec);  // on error, (sub)transaction abort restores it
+    run_as_end(&as);
     if (rc != SPI_OK_INSERT) elog(ERROR, "denorm: could not record a refresh request: %d", rc);
     SPI_finish();
     wake_at_commit(false);

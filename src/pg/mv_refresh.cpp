@@ -21,6 +21,7 @@ extern "C" {
 
 #include "pg/gucs.hpp"
 #include "pg/memory_requests.hpp"
+#include "pg/errors.hpp"
 #include "pg/privileges.hpp"
 
 namespace denorm::pg {
@@ -125,14 +126,6 @@ namespace {
 
 const char *own_view = "Only the owner of a materialized view may register, unregister or refresh it.";
 
-Oid as_extension_owner_begin(Oid *save_user, int *save_sec)
-{
-    GetUserIdAndSecContext(save_user, save_sec);
-    Oid owner = extension_owner();
-    SetUserIdAndSecContext(owner, *save_sec | SECURITY_LOCAL_USERID_CHANGE);
-    return owner;
-}
-
 }  // namespace
 
 extern "C" {
@@ -146,8 +139,8 @@ PG_FUNCTION_INFO_V1(denorm_run_pending);
 // register_mv(mv, debounce, max_delay, depends_on, concurrently)
 extern "C" Datum denorm_register_mv(PG_FUNCTION_ARGS)
 {
-    if (PG_ARGISNULL(0))
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("mv must not be NULL")));
+    static const char *const required[] = {"mv"};
+    require_arguments(fcinfo, required, 1);
     require_owner(PG_GETARG_OID(0), "materialized view", own_view);
     Oid types[5] = {REGCLASSOID, INTERVALOID, INTERVALOID, REGCLASSARRAYOID, BOOLOID};
     Datum values[5];
@@ -165,6 +158,8 @@ extern "C" Datum denorm_register_mv(PG_FUNCTION_ARGS)
 
 extern "C" Datum denorm_unregister_mv(PG_FUNCTION_ARGS)
 {
+    static const char *const required[] = {"mv", "if_exists"};
+    require_arguments(fcinfo, required, 2);
     require_owner(PG_GETARG_OID(0), "materialized view", own_view);
     Oid types[2] = {REGCLASSOID, BOOLOID};
     Datum values[2] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)};
@@ -190,6 +185,8 @@ void require_registered(Oid mv)
 
 extern "C" Datum denorm_request_refresh(PG_FUNCTION_ARGS)
 {
+    static const char *const required[] = {"mv"};
+    require_arguments(fcinfo, required, 1);
     Oid mv = PG_GETARG_OID(0);
     require_owner(mv, "materialized view", own_view);
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
@@ -203,16 +200,17 @@ extern "C" Datum denorm_request_refresh(PG_FUNCTION_ARGS)
 
 extern "C" Datum denorm_refresh_now(PG_FUNCTION_ARGS)
 {
+    static const char *const required[] = {"mv"};
+    require_arguments(fcinfo, required, 1);
     Oid mv = PG_GETARG_OID(0);
     require_owner(mv, "materialized view", own_view);
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     require_registered(mv);
-    Oid save_user;
-    int save_sec;
-    as_extension_owner_begin(&save_user, &save_sec);
+    RunAs as;
+    run_as_begin(&as, extension_owner(), false);  // REFRESH restricts itself
     int64 rows;
     bool ok = refresh_one(mv, &rows);
-    SetUserIdAndSecContext(save_user, save_sec);
+    run_as_end(&as);
     SPI_finish();
     if (!ok) PG_RETURN_NULL();  // the WARNING and refresh_log say why
     PG_RETURN_INT64(rows);
@@ -224,9 +222,8 @@ extern "C" Datum denorm_refresh_now(PG_FUNCTION_ARGS)
 extern "C" Datum denorm_run_pending(PG_FUNCTION_ARGS)
 {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    Oid save_user;
-    int save_sec;
-    as_extension_owner_begin(&save_user, &save_sec);
+    RunAs as;
+    run_as_begin(&as, extension_owner(), false);  // REFRESH restricts itself
     flush_memory_requests();
     // Deferred counters first: a view reading a counter then sees it folded.
     if (SPI_execute("SELECT denorm._fold_all()", false, 0) != SPI_OK_SELECT) elog(ERROR, "denorm._fold_all() failed");
@@ -241,7 +238,7 @@ extern "C" Datum denorm_run_pending(PG_FUNCTION_ARGS)
         done += completed;
         if (completed == 0) break;  // only failures: they wait for their backoff
     }
-    SetUserIdAndSecContext(save_user, save_sec);
+    run_as_end(&as);
     SPI_finish();
     PG_RETURN_INT32(done);
 }

@@ -1,19 +1,30 @@
-// privileges.cpp — see privileges.hpp. Layer: pg glue. Regime: PostgreSQL.
+// privileges.cpp — see privileges.hpp; also the SQL faces of its rules:
+// denorm._may_see (the row filter of logs, audit and status) and denorm._as_owner
+// (how the PL/pgSQL maintenance functions run a statement on a user's table).
+// Layer: pg glue. Regime: PostgreSQL.
 #include "pg/privileges.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 }
 
 namespace denorm::pg {
+
+namespace {
+const char *const pinned_search_path = "pg_catalog, pg_temp";
+}
 
 Oid owner_of(Oid relid)
 {
@@ -27,6 +38,9 @@ Oid owner_of(Oid relid)
 
 void require_owner(Oid relid, const char *what, const char *hint)
 {
+    // (pg_class_ownercheck answers true for a superuser before it looks the OID up)
+    if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
     if (!pg_class_ownercheck(relid, GetUserId()))
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("must be owner of %s table %s", what, get_rel_name(relid)), errhint("%s", hint)));
@@ -38,20 +52,61 @@ Oid extension_owner()
     return owner_of(catalog);
 }
 
-void execute_as(Oid role, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+bool may_see(Oid rel)
 {
-    Oid save_user;
-    int save_sec;
-    GetUserIdAndSecContext(&save_user, &save_sec);
+    Oid user = GetUserId();
+    if (has_privs_of_role(user, ROLE_PG_MONITOR)) return true;
+    if (!OidIsValid(rel) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rel))) return false;
+    return pg_class_aclcheck(rel, user, ACL_SELECT) == ACLCHECK_OK;
+}
+
+int pin_search_path()
+{
+    if (namespace_search_path && strcmp(namespace_search_path, pinned_search_path) == 0) return -1;
+    int nest = NewGUCNestLevel();
+    (void) set_config_option("search_path", pinned_search_path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                             false);
+    return nest;
+}
+
+void unpin_search_path(int nest)
+{
+    if (nest >= 0) AtEOXact_GUC(true, nest);
+}
+
+void run_as_begin(RunAs *state, Oid role, bool restricted)
+{
+    GetUserIdAndSecContext(&state->save_user, &state->save_sec);
+    state->restricted = restricted;
+    run_as_switch(state, role);
+    state->guc_nest = pin_search_path();
+}
+
+void run_as_switch(RunAs *state, Oid role)
+{
+    int restriction = state->restricted ? SECURITY_RESTRICTED_OPERATION : 0;
+    SetUserIdAndSecContext(role, state->save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS | restriction);
+}
+
+void run_as_end(const RunAs *state)
+{
+    unpin_search_path(state->guc_nest);
+    SetUserIdAndSecContext(state->save_user, state->save_sec);
+}
+
+void execute_as(Oid role, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, bool read_only)
+{
+    RunAs as;
     MemoryContext caller_cxt = CurrentMemoryContext;
-    SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    run_as_begin(&as, role);
     PG_TRY();
     {
-        SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+        SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
     }
     PG_CATCH();
     {
-        SetUserIdAndSecContext(save_user, save_sec);
+        if (as.guc_nest >= 0) AtEOXact_GUC(false, as.guc_nest);
+        SetUserIdAndSecContext(as.save_user, as.save_sec);
         MemoryContextSwitchTo(caller_cxt);
         ErrorData *edata = CopyErrorData();
         FlushErrorState();
@@ -59,7 +114,68 @@ void execute_as(Oid role, const char *sql, int nargs, Oid *types, Datum *values,
         ReThrowError(edata);
     }
     PG_END_TRY();
-    SetUserIdAndSecContext(save_user, save_sec);
+    run_as_end(&as);
 }
 
 }  // namespace denorm::pg
+
+using namespace denorm::pg;
+
+extern "C" {
+PG_FUNCTION_INFO_V1(denorm_may_see);
+PG_FUNCTION_INFO_V1(denorm_as_owner);
+PG_FUNCTION_INFO_V1(denorm_as_owner_read);
+}
+
+// _may_see(rel regclass) -> boolean; NULL (a counter that is gone) is seen by
+// pg_monitor only.
+extern "C" Datum denorm_may_see(PG_FUNCTION_ARGS)
+{
+    PG_RETURN_BOOL(may_see(PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0)));
+}
+
+// _as_owner(rel regclass, sql text, arg text DEFAULT NULL) -> text: runs sql (whose
+// $1, when it has one, is arg) as the owner of rel, under run_as; returns the first
+// column of its first row as text, NULL when it returns none. Only for denorm's own
+// maintenance functions, which run as the extension's owner: anyone else could use
+// it to act as any table's owner. _as_owner_read is the same for a read under the
+// caller's snapshot (from a STABLE function).
+namespace {
+Datum as_owner(FunctionCallInfo fcinfo, bool read_only)
+{
+    if (!superuser())
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("denorm._as_owner() is internal to denorm")));
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) elog(ERROR, "denorm._as_owner(): relation and statement must not be NULL");
+    Oid rel = PG_GETARG_OID(0);
+    char *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2)};
+    const char *nulls = PG_ARGISNULL(2) ? "n" : " ";
+
+    MemoryContext caller_cxt = CurrentMemoryContext;
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    execute_as(owner_of(rel), sql, 1, types, values, nulls, read_only);  // $1 may go unused
+    text *result = nullptr;
+    if (SPI_tuptable && SPI_processed > 0) {
+        char *first = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        if (first) {
+            MemoryContext old = MemoryContextSwitchTo(caller_cxt);
+            result = cstring_to_text(first);
+            MemoryContextSwitchTo(old);
+        }
+    }
+    SPI_finish();
+    if (!result) PG_RETURN_NULL();
+    PG_RETURN_TEXT_P(result);
+}
+}  // namespace
+
+extern "C" Datum denorm_as_owner(PG_FUNCTION_ARGS)
+{
+    return as_owner(fcinfo, false);
+}
+
+extern "C" Datum denorm_as_owner_read(PG_FUNCTION_ARGS)
+{
+    return as_owner(fcinfo, true);
+}

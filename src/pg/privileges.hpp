@@ -1,7 +1,8 @@
-// privileges.hpp — who may do what, and running a statement as someone else: the
-// public API functions check the caller's ownership themselves, then run their
-// internal SQL as the extension's owner (catalog, audit) or as a table's owner
-// (counter values), the way foreign-key checks run as the referenced table's owner.
+// privileges.hpp — who may do what, and the one way denorm runs SQL on someone's
+// behalf (README "Security"). Public functions check the caller's rights
+// themselves; then catalog work runs as the extension's owner and every statement
+// on a user's table runs as that table's owner, the way foreign-key checks run as
+// the referenced table's owner and VACUUM or REFRESH run as the table's owner.
 // Layer: pg glue. Regime: PostgreSQL.
 #pragma once
 
@@ -20,9 +21,41 @@ void require_owner(Oid relid, const char *what, const char *hint);
 // The owner of the extension's catalog.
 Oid extension_owner();
 
-// Runs one statement as `role` (SPI must be connected). An error keeps its
-// SQLSTATE, message and hint but loses the CONTEXT lines of our internal
+// Whether the current user may see denorm's rows about relation `rel` (logs, audit,
+// status, pending deltas): it may SELECT from rel, or has the privileges of
+// pg_monitor. A relation that no longer exists is seen by pg_monitor only.
+bool may_see(Oid rel);
+
+// The identity and settings of a statement run for someone: `role`, inside a
+// security-restricted operation (no SET ROLE, no temporary objects, as core runs a
+// table owner's code in maintenance commands), the role's forced row security not
+// applied (as foreign-key checks), and search_path pinned to pg_catalog, pg_temp
+// so that no function, operator or table in the caller's schemas can stand in for
+// one the statement names. run_as_end restores; if an error escapes instead, the
+// (sub)transaction abort restores both the user and the GUC level.
+struct RunAs {
+    Oid save_user;
+    int save_sec;
+    bool restricted;
+    int guc_nest;  // -1 when search_path was already pinned
+};
+// restricted = false only for REFRESH MATERIALIZED VIEW, which switches to the
+// view's owner itself and must create its temporary table before it restricts itself.
+void run_as_begin(RunAs *state, Oid role, bool restricted = true);
+// Another role for the next statement of the same run (a batch writing several
+// owners' tables).
+void run_as_switch(RunAs *state, Oid role);
+void run_as_end(const RunAs *state);
+
+// The pinned search_path alone (parsing and preparing our statements).
+int pin_search_path();
+void unpin_search_path(int nest);
+
+// Runs one statement as `role` under run_as (SPI must be connected). An error
+// keeps its SQLSTATE, message and hint but loses the CONTEXT lines of our internal
 // PL/pgSQL, which would only confuse the caller.
-void execute_as(Oid role, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls);
+// read_only: under the caller's snapshot, for a function that only reads.
+void execute_as(Oid role, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+                bool read_only = false);
 
 }  // namespace denorm::pg

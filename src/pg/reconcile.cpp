@@ -87,6 +87,7 @@ extern "C" Datum denorm_reconcile(PG_FUNCTION_ARGS)
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    int nest = pin_search_path();  // our queries resolve nothing through the caller's schemas
     int n;
     Column *columns = columns_to_reconcile(name, &n);
     Oid ext_owner = extension_owner();
@@ -113,7 +114,7 @@ extern "C" Datum denorm_reconcile(PG_FUNCTION_ARGS)
 
         Oid rtypes[3] = {TEXTOID, BOOLOID, INT4OID};
         Datum rvalues[3] = {counter, BoolGetDatum(fix), Int32GetDatum(batch_size)};
-        execute_as(owner,
+        execute_as(ext_owner,
                    "SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), '[]') "
                    "FROM denorm._reconcile_counter($1, $2, $3) r",
                    3, rtypes, rvalues, nullptr);
@@ -137,6 +138,7 @@ extern "C" Datum denorm_reconcile(PG_FUNCTION_ARGS)
             tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
         }
     }
+    unpin_search_path(nest);
     SPI_finish();
     return (Datum) 0;
 }

@@ -10,6 +10,7 @@ extern "C" {
 #include "utils/builtins.h"
 }
 
+#include "pg/errors.hpp"
 #include "pg/privileges.hpp"
 
 using namespace denorm::pg;
@@ -32,6 +33,8 @@ PG_FUNCTION_INFO_V1(denorm_resume);
 
 extern "C" Datum denorm_suspend(PG_FUNCTION_ARGS)
 {
+    static const char *const required[] = {"source"};
+    require_arguments(fcinfo, required, 1);
     Oid source = PG_GETARG_OID(0);
     require_owner(source, "source", own_source);
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
@@ -45,6 +48,8 @@ extern "C" Datum denorm_suspend(PG_FUNCTION_ARGS)
 // recount reads, and every later write is maintained again.
 extern "C" Datum denorm_resume(PG_FUNCTION_ARGS)
 {
+    static const char *const required[] = {"source", "reconcile"};
+    require_arguments(fcinfo, required, 2);
     Oid source = PG_GETARG_OID(0);
     bool reconcile = PG_GETARG_BOOL(1);
     require_owner(source, "source", own_source);
@@ -53,6 +58,7 @@ extern "C" Datum denorm_resume(PG_FUNCTION_ARGS)
     set_suspended(source, false);
     int64 fixed = 0;
     if (reconcile) {
+        int nest = pin_search_path();
         Oid types[1] = {REGCLASSOID};
         Datum values[1] = {ObjectIdGetDatum(source)};
         // One reconcile per counter column fed by this source (shared columns once).
@@ -64,6 +70,7 @@ extern "C" Datum denorm_resume(PG_FUNCTION_ARGS)
                               1, types, values, nullptr, false, 0);
         bool isnull;
         fixed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        unpin_search_path(nest);
     }
     SPI_finish();
     PG_RETURN_INT64(fixed);

@@ -391,6 +391,9 @@ extern "C" void denorm_database_main(Datum arg)
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+    // A superuser session: nothing it runs may resolve a name through a schema
+    // another role can create objects in.
+    SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
     if (!extension_installed()) {
         set_state(dbid, DbState::NotInstalled, -1);
