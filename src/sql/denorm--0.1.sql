@@ -963,7 +963,6 @@ BEGIN
         pg_catalog.cardinality(source_key), pg_catalog.cardinality(target_key), deferred);
     tkey := denorm._check_definition(name, target, source, source_key, target_key, filter, touch);
     coltype := denorm._column_type(target, target_column, 'target_column');
-    PERFORM denorm._check_written_columns(target, ARRAY[target_column], tkey, touch);
     IF value IS NOT NULL THEN
         vtype := denorm._expression_type(source, value, 'value');
         IF aggregate = 'sum' AND vtype NOT IN ('smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision') THEN
@@ -979,6 +978,7 @@ BEGIN
     PERFORM denorm._check_column_sharing(target_column, coltype, aggregate,
         ARRAY(SELECT d.kind FROM denorm._definitions d
                WHERE d.target = _create_counter.target AND target_column = ANY (d.target_columns)));
+    PERFORM denorm._check_written_columns(target, ARRAY[target_column], tkey, touch);
     PERFORM denorm._check_shared_key(target, ARRAY[target_column], tkey);
 
     INSERT INTO denorm._definitions (name, kind, target, target_columns, source, source_key, target_key,
@@ -1019,7 +1019,6 @@ BEGIN
         RAISE EXCEPTION 'target_columns of latest "%" names a column twice', name USING ERRCODE = 'invalid_parameter_value';
     END IF;
     tkey := denorm._check_definition(name, target, source, source_key, target_key, filter, touch);
-    PERFORM denorm._check_written_columns(target, target_columns, tkey, touch);
     FOR i IN 1 .. pg_catalog.cardinality(target_columns) LOOP
         coltype := denorm._column_type(target, target_columns[i], 'target_columns');
         vtype := denorm._expression_type(source, source_values[i], 'source value');
@@ -1052,6 +1051,7 @@ BEGIN
                 name, order_types, other.name USING ERRCODE = 'datatype_mismatch';
         END IF;
     END LOOP;
+    PERFORM denorm._check_written_columns(target, target_columns, tkey, touch);
     PERFORM denorm._check_shared_key(target, target_columns, tkey);
 
     INSERT INTO denorm._definitions (name, kind, target, target_columns, source, source_key, target_key,
