@@ -228,10 +228,18 @@ UPDATE sec.posts SET likes = 4;
 UPDATE sec.posts SET k = 'c' WHERE id OPERATOR(pg_catalog.=) 3;
 DELETE FROM sec.posts WHERE id OPERATOR(pg_catalog.=) 2;
 INSERT INTO sec.posts VALUES (4, 'a', 2, 'fourth', 4) ON CONFLICT (id) DO UPDATE SET likes = 9;
+-- ... with the default search_path (public.= is then the best match for varchar = varchar)
+-- and with operators of pg_temp first (which PostgreSQL never searches for operators).
+RESET search_path;
+INSERT INTO sec.posts VALUES (5, 'a', 1, 'fifth', 5);
+CREATE FUNCTION pg_temp.eq(varchar, varchar) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap('pg_temp.=') $$;
+CREATE OPERATOR pg_temp.= (FUNCTION = pg_temp.eq, LEFTARG = varchar, RIGHTARG = varchar);
+SET search_path = pg_temp, pg_catalog, public;
+INSERT INTO sec.posts VALUES (6, 'b', 1, 'sixth', 6);
 RESET ROLE;
 -- ... and every path that runs as someone else, each under the same search_path:
--- a new target row (its initialiser), reconcile, suspend/resume, TRUNCATE's recount,
--- a backfill, the fold, a refresh, counter_value, health and advise.
+-- a new target row (its initialiser), reconcile, suspend/resume, a column rename,
+-- TRUNCATE's recount, a backfill, the fold, a refresh, counter_value, health and advise.
 SET search_path = evil, pg_catalog, public;
 SET ROLE regress_sec_owner;
 INSERT INTO sec.boards (k) VALUES ('z');
@@ -242,6 +250,7 @@ SELECT denorm.counter_value('sec_board_likes', 'a');
 SELECT count(*) >= 0 FROM denorm.health();
 SELECT count(*) >= 0 FROM denorm.advise();
 SELECT denorm.refresh_now('sec.board_view');
+ALTER TABLE sec.posts RENAME COLUMN title TO heading;
 SELECT denorm.drop_counter('sec_board_best');
 SELECT denorm.create_counter('sec_board_best', 'sec.boards', 'best', 'sec.posts', '{k}', aggregate => 'max', value => 'likes');
 RESET ROLE;
@@ -277,6 +286,8 @@ SET client_min_messages = warning;
 SELECT denorm.drop_counter(name) FROM denorm.counters WHERE name LIKE 'sec\_%' ORDER BY name;
 SELECT denorm.unregister_mv(mv) FROM denorm.mv_status WHERE mv::text LIKE 'sec.%';
 DROP OPERATOR public.= (varchar, varchar);
+DROP OPERATOR pg_temp.= (varchar, varchar);
+DROP FUNCTION pg_temp.eq(varchar, varchar);
 DROP SCHEMA sec CASCADE;
 DROP SCHEMA evil CASCADE;
 DROP TABLE public.m_tgt, public.m_src, public.m_log, sec_roles_before;
