@@ -208,7 +208,10 @@ void prepare_def_plans(CounterDef *def, const char *target_column, char **target
 {
     StringInfoData set;
     initStringInfo(&set);
-    appendStringInfo(&set, "%s = %s.%s + $1", quote_identifier(target_column), "t", quote_identifier(target_column));
+    // Operators are qualified (and search_path is pinned where the statement runs):
+    // nothing in a writer's schemas can stand in for them.
+    appendStringInfo(&set, "%s = t.%s OPERATOR(pg_catalog.+) $1", quote_identifier(target_column),
+                     quote_identifier(target_column));
     if (touch) appendStringInfo(&set, ", %s = pg_catalog.now()", quote_identifier(touch));
 
     StringInfoData where, cols, vals;
@@ -216,7 +219,8 @@ void prepare_def_plans(CounterDef *def, const char *target_column, char **target
     initStringInfo(&cols);
     initStringInfo(&vals);
     for (int k = 0; k < def->nkeys; k++) {
-        appendStringInfo(&where, "%st.%s = $%d", k ? " AND " : "", quote_identifier(target_key[k]), k + 2);
+        appendStringInfo(&where, "%st.%s OPERATOR(pg_catalog.=) $%d", k ? " AND " : "", quote_identifier(target_key[k]),
+                         k + 2);
         appendStringInfo(&cols, "%s, ", quote_identifier(target_key[k]));
         appendStringInfo(&vals, "$%d, ", k + 2);
     }

@@ -239,7 +239,7 @@ CREATE FUNCTION denorm._probe_sql(d denorm._definitions, key_refs text[]) RETURN
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_catalog.format('coalesce((SELECT %s FROM %s WHERE %s%s), 0)',
                denorm._aggregate_sql(d), d.source, denorm._filter_sql(d),
-               (SELECT pg_catalog.string_agg(pg_catalog.format(' AND %I = %s', d.source_key[i], key_refs[i]), '' ORDER BY i)
+               (SELECT pg_catalog.string_agg(pg_catalog.format(' AND %I OPERATOR(pg_catalog.=) %s', d.source_key[i], key_refs[i]), '' ORDER BY i)
                   FROM pg_catalog.generate_series(1, pg_catalog.cardinality(d.source_key)) i))
 $$;
 
@@ -264,7 +264,7 @@ $$;
 CREATE FUNCTION denorm._pending_sql(d denorm._definitions, key_refs text[]) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_catalog.format('coalesce((SELECT pg_catalog.sum(p.delta) FROM denorm._pending_deltas p '
-                             'WHERE p.counter = %L AND p.key = %s), 0)', d.name, denorm._pending_key_sql(d, key_refs))
+                             'WHERE p.counter OPERATOR(pg_catalog.=) %L AND p.key OPERATOR(pg_catalog.=) %s), 0)', d.name, denorm._pending_key_sql(d, key_refs))
 $$;
 
 -- What one definition contributes to a recount of one target row: its probe, minus
@@ -300,7 +300,7 @@ BEGIN
     FOR d IN SELECT * FROM denorm._definitions x
               WHERE x.target = _group_query.target AND x.target_columns = columns ORDER BY x.name LOOP
         kind := d.kind;
-        keys := (SELECT pg_catalog.string_agg(pg_catalog.format(' AND %I = %s', d.source_key[i],
+        keys := (SELECT pg_catalog.string_agg(pg_catalog.format(' AND %I OPERATOR(pg_catalog.=) %s', d.source_key[i],
                         key_refs[pg_catalog.array_position(key_cols, d.target_key[i])]), '' ORDER BY i)
                    FROM pg_catalog.generate_series(1, pg_catalog.cardinality(d.source_key)) i);
         IF kind = 'latest' THEN
@@ -413,7 +413,7 @@ DECLARE
     best text;
 BEGIN
     SELECT * INTO d FROM denorm._definitions x WHERE x.name = counter_name;
-    where_key := (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I = $%s', k, o + 2), ' AND ' ORDER BY o)
+    where_key := (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I OPERATOR(pg_catalog.=) $%s', k, o + 2), ' AND ' ORDER BY o)
                     FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o));
     lock_sql := pg_catalog.format('SELECT 1 FROM %s t WHERE %s FOR NO KEY UPDATE', d.target, where_key);
     recompute_sql := pg_catalog.format('UPDATE %s t %s WHERE %s', d.target,
@@ -478,7 +478,7 @@ $$;
 CREATE FUNCTION denorm._pending_query(d denorm._definitions, keycols text[]) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_catalog.format('SELECT %s, -pg_catalog.sum(p.delta) AS x FROM denorm._pending_deltas p '
-                             'WHERE p.counter = %L GROUP BY %s',
+                             'WHERE p.counter OPERATOR(pg_catalog.=) %L GROUP BY %s',
                (SELECT pg_catalog.string_agg(pg_catalog.format('%s AS k%s', denorm._pending_key_element(d, 'p', c), i),
                                              ', ' ORDER BY i)
                   FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, i)),
@@ -532,7 +532,7 @@ $$;
 -- "t.a = v.k1 AND t.b = v.k2" for keycols (a, b).
 CREATE FUNCTION denorm._key_join(keycols text[], t text, v text) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I = %s.k%s', t, c, v, i), ' AND ' ORDER BY i)
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I OPERATOR(pg_catalog.=) %s.k%s', t, c, v, i), ' AND ' ORDER BY i)
       FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, i)
 $$;
 
@@ -1091,7 +1091,7 @@ END $$;
 -- "t.a = (p.key[1])::int AND ..." : target row alias t against pending key alias p.
 CREATE FUNCTION denorm._pending_match(d denorm._definitions, t text, p text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I = %s', t, k, denorm._pending_key_element(d, p, k)),
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I OPERATOR(pg_catalog.=) %s', t, k, denorm._pending_key_element(d, p, k)),
                                  ' AND ' ORDER BY k)
       FROM pg_catalog.unnest(d.target_key) k
 $$;
@@ -1118,7 +1118,8 @@ BEGIN
     IF d.create_missing THEN
         PERFORM denorm._as_owner(d.target, pg_catalog.format(
             'INSERT INTO %1$s AS t (%2$s) SELECT DISTINCT %3$s FROM denorm._pending_deltas p '
-            'WHERE p.counter = $1 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %4$s) ON CONFLICT (%2$s) DO NOTHING',
+            'WHERE p.counter OPERATOR(pg_catalog.=) $1 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %4$s) '
+            'ON CONFLICT (%2$s) DO NOTHING',
             d.target, keys,
             (SELECT pg_catalog.string_agg(denorm._pending_key_element(d, 'p', k), ', ' ORDER BY k)
                FROM pg_catalog.unnest(d.target_key) k),
@@ -1127,11 +1128,13 @@ BEGIN
     END IF;
     RETURN denorm._as_owner(d.target, pg_catalog.format(
         'WITH l AS (SELECT %2$s FROM %1$s t WHERE EXISTS (SELECT 1 FROM denorm._pending_deltas p '
-        '                                               WHERE p.counter = $1 AND %3$s) '
+        '                                               WHERE p.counter OPERATOR(pg_catalog.=) $1 AND %3$s) '
         '            ORDER BY %8$s FOR NO KEY UPDATE), '
-        '     g AS (DELETE FROM denorm._pending_deltas p USING l WHERE p.counter = $1 AND %4$s RETURNING p.key, p.delta), '
+        '     g AS (DELETE FROM denorm._pending_deltas p USING l WHERE p.counter OPERATOR(pg_catalog.=) $1 AND %4$s '
+        '           RETURNING p.key, p.delta), '
         '     s AS (SELECT g.key, pg_catalog.sum(g.delta) AS delta FROM g GROUP BY g.key), '
-        '     u AS (UPDATE %1$s t SET %5$I = t.%5$I + s.delta%6$s FROM s WHERE %7$s AND s.delta <> 0 RETURNING 1) '
+        '     u AS (UPDATE %1$s t SET %5$I = t.%5$I OPERATOR(pg_catalog.+) s.delta%6$s FROM s '
+        '           WHERE %7$s AND s.delta OPERATOR(pg_catalog.<>) 0 RETURNING 1) '
         'SELECT pg_catalog.count(*) FROM u',
         d.target,
         (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ' ORDER BY k) FROM pg_catalog.unnest(d.target_key) k),
@@ -1228,7 +1231,7 @@ BEGIN
         'SELECT CASE WHEN r.present THEN r.v + %s %s END FROM (SELECT 1) _one '
         'LEFT JOIN LATERAL (SELECT t.%I::pg_catalog.numeric AS v, true AS present FROM %s t WHERE %s) r ON true',
         pending, CASE WHEN creates THEN 'ELSE ' || recount ELSE '' END, d.target_columns[1], d.target,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I = (($1::pg_catalog.text[])[%s])::%s', k, o,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I OPERATOR(pg_catalog.=) (($1::pg_catalog.text[])[%s])::%s', k, o,
                                                         denorm._column_sql_type(d.target, k)), ' AND ' ORDER BY o)
            FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o))),
       key::text)::numeric;
@@ -1361,6 +1364,9 @@ EXCEPTION WHEN OTHERS THEN
     RETURN 'a column in its ' || what;
 END $$;
 
+-- SECURITY DEFINER (one of two): it fires for the role that ran the DDL, a table's
+-- owner, and must write the catalog and triggers, which only the extension's owner may.
+-- It runs no user code: it reads the catalog and pg_event_trigger_ddl_commands().
 CREATE FUNCTION denorm._on_ddl_command_end() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1421,6 +1427,8 @@ BEGIN
     END LOOP;
 END $$;
 
+-- SECURITY DEFINER for the same reason as _on_ddl_command_end: a table's owner drops
+-- it, the extension's owner removes its definitions and registrations.
 CREATE FUNCTION denorm._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
