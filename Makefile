@@ -6,7 +6,14 @@ MODULE_big  = denorm
 CORE_SRCS   = $(sort $(wildcard src/core/*.cpp))
 PG_SRCS     = $(sort $(wildcard src/pg/*.cpp))
 OBJS        = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
-DATA        = $(sort $(wildcard src/sql/denorm--*.sql))
+# The version lives in denorm.control only. The install script of this version is
+# built from the parts in src/sql/install (one per subsystem, in file-name order);
+# released versions' install scripts and the upgrade scripts between versions are
+# shipped as they are (src/sql/released, src/sql/updates).
+EXTVERSION  = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/denorm.control)
+INSTALL_PARTS = $(sort $(wildcard $(srcdir)/src/sql/install/*.sql))
+DATA_built  = denorm--$(EXTVERSION).sql
+DATA        = $(sort $(wildcard src/sql/released/denorm--*.sql) $(wildcard src/sql/updates/denorm--*--*.sql))
 
 PG_CPPFLAGS = -I$(srcdir)/src
 # -MMD -MP: each object lists the headers it read (src/**/*.d, included below), so a
@@ -23,6 +30,9 @@ include $(PGXS)
 
 # Makefile.global assigns BITCODE_CXXFLAGS with '=', so this must follow the include.
 BITCODE_CXXFLAGS += -std=c++17 -Wno-register
+
+denorm--$(EXTVERSION).sql: $(INSTALL_PARTS) denorm.control
+	awk 'FNR == 1 && NR > 1 { print "" } { print }' $(INSTALL_PARTS) > $@
 
 -include $(OBJS:.o=.d)
 EXTRA_CLEAN += $(OBJS:.o=.d)

@@ -68,10 +68,11 @@ CREATE TABLE denorm._pending_deltas (
 );
 CREATE INDEX ON denorm._pending_deltas (counter, key);
 SELECT pg_catalog.pg_extension_config_dump('denorm._pending_deltas', '');
--- Who may read and delete these rows: see "Privileges" at the end of this script.
+-- Readable by all (counter_value adds them up with the caller's rights).
+GRANT SELECT ON denorm._pending_deltas TO PUBLIC;
 
 -------------------------------------------------------------------------------
--- Native helpers (src/pg).
+-- Native helpers (src/pg). Internal ones are not for PUBLIC.
 -------------------------------------------------------------------------------
 CREATE FUNCTION denorm._counter_stmt_trigger() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_stmt_trigger';
@@ -109,24 +110,12 @@ CREATE FUNCTION denorm._orderable(type regtype) RETURNS boolean
     LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'denorm_orderable';
 CREATE FUNCTION denorm._invalidate(rel regclass) RETURNS void
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_invalidate';
--- Runs one statement ($1 = arg, text) as the owner of rel, in a security-restricted
--- operation with search_path pinned; returns the first column of its first row. The
--- maintenance functions below run as the extension's owner and reach users' tables
--- only through it (README "Security").
--- Whether denorm is loaded by shared_preload_libraries (health(); the setting itself
--- is readable only by superusers and pg_read_all_settings).
-CREATE FUNCTION denorm._preloaded() RETURNS boolean
-    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'denorm_preloaded';
-CREATE FUNCTION denorm._as_owner(rel regclass, sql text, arg text DEFAULT NULL) RETURNS text
-    LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_as_owner';
--- The same for a read under the caller's snapshot (counter_value).
-CREATE FUNCTION denorm._as_owner_read(rel regclass, sql text, arg text DEFAULT NULL) RETURNS text
-    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'denorm_as_owner_read';
--- Whether the current user may see denorm's rows about rel: SELECT on it, or the
--- privileges of pg_monitor (the row filter of logs, audit trail and status).
-CREATE FUNCTION denorm._may_see(rel regclass) RETURNS boolean
-    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'denorm_may_see';
 
+REVOKE ALL ON FUNCTION denorm._counter_stmt_trigger(), denorm._counter_row_trigger(), denorm._counter_truncate_trigger(),
+    denorm._counter_init_trigger(), denorm._expression_type(regclass, text, text),
+    denorm._check_key_types(text, regtype, text, regtype),
+    denorm._check_counter_shape(text, text, boolean, integer, integer, boolean),
+    denorm._check_column_sharing(text, text, text, text[]), denorm._invalidate(regclass) FROM PUBLIC;
 
 -------------------------------------------------------------------------------
 -- Trigger management: one set of statement triggers per source table (and per
@@ -239,7 +228,7 @@ CREATE FUNCTION denorm._probe_sql(d denorm._definitions, key_refs text[]) RETURN
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_catalog.format('coalesce((SELECT %s FROM %s WHERE %s%s), 0)',
                denorm._aggregate_sql(d), d.source, denorm._filter_sql(d),
-               (SELECT pg_catalog.string_agg(pg_catalog.format(' AND %I OPERATOR(pg_catalog.=) %s', d.source_key[i], key_refs[i]), '' ORDER BY i)
+               (SELECT pg_catalog.string_agg(pg_catalog.format(' AND %I = %s', d.source_key[i], key_refs[i]), '' ORDER BY i)
                   FROM pg_catalog.generate_series(1, pg_catalog.cardinality(d.source_key)) i))
 $$;
 
@@ -264,7 +253,7 @@ $$;
 CREATE FUNCTION denorm._pending_sql(d denorm._definitions, key_refs text[]) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_catalog.format('coalesce((SELECT pg_catalog.sum(p.delta) FROM denorm._pending_deltas p '
-                             'WHERE p.counter OPERATOR(pg_catalog.=) %L AND p.key OPERATOR(pg_catalog.=) %s), 0)', d.name, denorm._pending_key_sql(d, key_refs))
+                             'WHERE p.counter = %L AND p.key = %s), 0)', d.name, denorm._pending_key_sql(d, key_refs))
 $$;
 
 -- What one definition contributes to a recount of one target row: its probe, minus
@@ -300,7 +289,7 @@ BEGIN
     FOR d IN SELECT * FROM denorm._definitions x
               WHERE x.target = _group_query.target AND x.target_columns = columns ORDER BY x.name LOOP
         kind := d.kind;
-        keys := (SELECT pg_catalog.string_agg(pg_catalog.format(' AND %I OPERATOR(pg_catalog.=) %s', d.source_key[i],
+        keys := (SELECT pg_catalog.string_agg(pg_catalog.format(' AND %I = %s', d.source_key[i],
                         key_refs[pg_catalog.array_position(key_cols, d.target_key[i])]), '' ORDER BY i)
                    FROM pg_catalog.generate_series(1, pg_catalog.cardinality(d.source_key)) i);
         IF kind = 'latest' THEN
@@ -413,7 +402,7 @@ DECLARE
     best text;
 BEGIN
     SELECT * INTO d FROM denorm._definitions x WHERE x.name = counter_name;
-    where_key := (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I OPERATOR(pg_catalog.=) $%s', k, o + 2), ' AND ' ORDER BY o)
+    where_key := (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I = $%s', k, o + 2), ' AND ' ORDER BY o)
                     FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o));
     lock_sql := pg_catalog.format('SELECT 1 FROM %s t WHERE %s FOR NO KEY UPDATE', d.target, where_key);
     recompute_sql := pg_catalog.format('UPDATE %s t %s WHERE %s', d.target,
@@ -478,7 +467,7 @@ $$;
 CREATE FUNCTION denorm._pending_query(d denorm._definitions, keycols text[]) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_catalog.format('SELECT %s, -pg_catalog.sum(p.delta) AS x FROM denorm._pending_deltas p '
-                             'WHERE p.counter OPERATOR(pg_catalog.=) %L GROUP BY %s',
+                             'WHERE p.counter = %L GROUP BY %s',
                (SELECT pg_catalog.string_agg(pg_catalog.format('%s AS k%s', denorm._pending_key_element(d, 'p', c), i),
                                              ', ' ORDER BY i)
                   FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, i)),
@@ -532,13 +521,12 @@ $$;
 -- "t.a = v.k1 AND t.b = v.k2" for keycols (a, b).
 CREATE FUNCTION denorm._key_join(keycols text[], t text, v text) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I OPERATOR(pg_catalog.=) %s.k%s', t, c, v, i), ' AND ' ORDER BY i)
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I = %s.k%s', t, c, v, i), ' AND ' ORDER BY i)
       FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, i)
 $$;
 
 -- Sets target_column of every target row to the combined value of its definitions.
--- Returns the number of rows changed. Runs as the extension's owner; its statements
--- run as the target's owner (denorm._as_owner).
+-- Returns the number of rows changed.
 CREATE FUNCTION denorm._recompute(target regclass, target_column text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -552,13 +540,13 @@ BEGIN
        AND x.kind IN ('min', 'max', 'latest') ORDER BY x.name LIMIT 1;
     IF FOUND THEN
         -- An extremum group: every row recomputed by probes, after locking them all.
-        PERFORM denorm._as_owner(target, pg_catalog.format(
-            'SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s t ORDER BY %s FOR UPDATE) l', target,
-            denorm._lock_order('t', grp.target_key)));
-        RETURN denorm._as_owner(target, pg_catalog.format(
-            'WITH u AS (UPDATE %s t %s RETURNING 1) SELECT pg_catalog.count(*) FROM u', target,
+        EXECUTE pg_catalog.format('SELECT 1 FROM %s t ORDER BY %s FOR UPDATE', target,
+            denorm._lock_order('t', grp.target_key));
+        EXECUTE pg_catalog.format('UPDATE %s t %s', target,
             denorm._group_set_sql(target, grp.target_columns, grp.target_key,
-                denorm._refs('t', grp.target_key), NULL)))::bigint;
+                denorm._refs('t', grp.target_key), NULL));
+        GET DIAGNOSTICS n1 = ROW_COUNT;
+        RETURN n1;
     END IF;
     e := denorm._expected_query(target, target_column);
     IF e.keycols IS NULL THEN
@@ -566,18 +554,18 @@ BEGIN
     END IF;
     -- Lock the target rows first, then recompute in new statements: a single
     -- UPDATE ... FROM (aggregate) would wait for a concurrent writer's row lock and
-    -- then write a total from its older snapshot, losing that write.
-    PERFORM denorm._as_owner(target, pg_catalog.format(
-        'SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s t ORDER BY %s FOR UPDATE) l', target,
-        denorm._lock_order('t', e.keycols)));
-    n1 := denorm._as_owner(target, pg_catalog.format(
-        'WITH u AS (UPDATE %1$s t SET %2$I = v.total FROM (%3$s) v WHERE %4$s AND t.%2$I IS DISTINCT FROM v.total '
-        'RETURNING 1) SELECT pg_catalog.count(*) FROM u',
-        target, target_column, e.query, denorm._key_join(e.keycols, 't', 'v')))::bigint;
-    n2 := denorm._as_owner(target, pg_catalog.format(
-        'WITH u AS (UPDATE %1$s t SET %2$I = 0 WHERE t.%2$I IS DISTINCT FROM 0 '
-        'AND NOT EXISTS (SELECT 1 FROM (%3$s) v WHERE %4$s) RETURNING 1) SELECT pg_catalog.count(*) FROM u',
-        target, target_column, e.query, denorm._key_join(e.keycols, 't', 'v')))::bigint;
+    -- then write a total from its older snapshot, losing that write
+    -- (research/RELIABILITY.md F1).
+    EXECUTE pg_catalog.format('SELECT 1 FROM %s t ORDER BY %s FOR UPDATE', target,
+        denorm._lock_order('t', e.keycols));
+    EXECUTE pg_catalog.format(
+        'UPDATE %1$s t SET %2$I = v.total FROM (%3$s) v WHERE %4$s AND t.%2$I IS DISTINCT FROM v.total',
+        target, target_column, e.query, denorm._key_join(e.keycols, 't', 'v'));
+    GET DIAGNOSTICS n1 = ROW_COUNT;
+    EXECUTE pg_catalog.format(
+        'UPDATE %1$s t SET %2$I = 0 WHERE t.%2$I IS DISTINCT FROM 0 AND NOT EXISTS (SELECT 1 FROM (%3$s) v WHERE %4$s)',
+        target, target_column, e.query, denorm._key_join(e.keycols, 't', 'v'));
+    GET DIAGNOSTICS n2 = ROW_COUNT;
     RETURN n1 + n2;
 END $$;
 
@@ -609,7 +597,6 @@ CREATE INDEX ON denorm.reconcile_mismatches (run_id);
 SELECT pg_catalog.pg_extension_config_dump('denorm.reconcile_log', '');
 SELECT pg_catalog.pg_extension_config_dump('denorm.reconcile_mismatches', '');
 SELECT pg_catalog.pg_extension_config_dump('denorm.reconcile_run_id_seq', '');
--- The rows of counters whose target the caller may read ("Privileges").
 GRANT SELECT ON denorm.reconcile_log, denorm.reconcile_mismatches TO PUBLIC;
 
 -- The combined value of target_column for the target row aliased `t`, by index
@@ -630,10 +617,10 @@ BEGIN
 END $$;
 
 -- Reconciles the column of one counter (with every definition sharing it; for min,
--- max and latest, the group of columns its definitions write). Runs as the
--- extension's owner; its statements run as the target's owner (denorm._as_owner).
--- Candidates come from one snapshot, where stored values and sources agree unless
--- they drifted (writers change both in one transaction), so a report takes no lock. A fix then locks a batch of candidate rows
+-- max and latest, the group of columns its definitions write). Runs as the target's
+-- owner (denorm.reconcile switches to it). Candidates come from one snapshot, where
+-- stored values and sources agree unless they drifted (writers change both in one
+-- transaction), so a report takes no lock. A fix then locks a batch of candidate rows
 -- in key order and recounts them in a new statement: a writer that committed
 -- meanwhile is seen, one still running waits for the lock and adds its change on top.
 -- Both phases join each target row t to its expected values v.v1..v.vn.
@@ -702,43 +689,36 @@ BEGIN
       INTO key_json, key_list, key_from_json
       FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, o);
 
-    -- Every statement on the target runs as its owner (denorm._as_owner), which
-    -- returns the rows as one jsonb array of {key, stored, expected}.
     IF NOT fix THEN
-        RETURN QUERY SELECT r.key, r.stored, r.expected, false
-          FROM pg_catalog.jsonb_to_recordset(coalesce(denorm._as_owner(d.target, pg_catalog.format(
-                   'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(''key'', %1$s, ''stored'', %2$s, '
-                   '''expected'', %3$s) ORDER BY %6$s) FROM %4$s t %5$s WHERE %2$s IS DISTINCT FROM %3$s',
-                   key_json, stored_json, expected_json, d.target, report_join, key_list)), '[]')::pg_catalog.jsonb)
-               AS r(key jsonb, stored jsonb, expected jsonb);
+        RETURN QUERY EXECUTE pg_catalog.format(
+            'SELECT %1$s, %2$s, %3$s, false FROM %4$s t %5$s WHERE %2$s IS DISTINCT FROM %3$s ORDER BY %6$s',
+            key_json, stored_json, expected_json, d.target, report_join, key_list);
         RETURN;
     END IF;
 
-    candidates := ARRAY(SELECT pg_catalog.jsonb_array_elements(coalesce(denorm._as_owner(d.target, pg_catalog.format(
-        'SELECT pg_catalog.jsonb_agg(%1$s ORDER BY %6$s) FROM %4$s t %5$s WHERE %2$s IS DISTINCT FROM %3$s',
-        key_json, stored_json, expected_json, d.target, report_join, key_list)), '[]')::pg_catalog.jsonb));
+    EXECUTE pg_catalog.format(
+        'SELECT pg_catalog.array_agg(%1$s ORDER BY %6$s) FROM %4$s t %5$s WHERE %2$s IS DISTINCT FROM %3$s',
+        key_json, stored_json, expected_json, d.target, report_join, key_list)
+      INTO candidates;
     n := coalesce(pg_catalog.cardinality(candidates), 0);
     i := 1;
     WHILE i <= n LOOP
         batch := pg_catalog.to_jsonb(candidates[i : i + batch_size - 1]);
-        PERFORM denorm._as_owner(d.target, pg_catalog.format(
-            'SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %1$s t WHERE (%2$s) IN (SELECT %3$s '
-            'FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) j) ORDER BY %4$s FOR UPDATE) l',
-            d.target, key_list, key_from_json, denorm._lock_order('t', keycols)), batch::text);
-        RETURN QUERY SELECT r.key, r.stored, r.expected, true
-          FROM pg_catalog.jsonb_to_recordset(coalesce(denorm._as_owner(d.target, pg_catalog.format(
+        EXECUTE pg_catalog.format(
+            'SELECT 1 FROM %1$s t WHERE (%2$s) IN (SELECT %3$s FROM pg_catalog.jsonb_array_elements($1) j) '
+            'ORDER BY %4$s FOR UPDATE', d.target, key_list, key_from_json, denorm._lock_order('t', keycols)) USING batch;
+        RETURN QUERY EXECUTE pg_catalog.format(
             'WITH x AS (SELECT t.ctid AS row_id, t.tableoid AS rel, %1$s AS key, %2$s AS stored, %3$s AS expected, %4$s '
-            '             FROM %5$s t %6$s WHERE (%7$s) IN (SELECT %8$s FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) j)), '
+            '             FROM %5$s t %6$s WHERE (%7$s) IN (SELECT %8$s FROM pg_catalog.jsonb_array_elements($1) j)), '
             '     d AS (SELECT * FROM x WHERE stored IS DISTINCT FROM expected), '
             '     u AS (UPDATE %5$s t SET (%9$s) = ROW(%10$s) FROM d WHERE t.ctid = d.row_id AND t.tableoid = d.rel) '
-            'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(''key'', d.key, ''stored'', d.stored, '
-            '''expected'', d.expected) ORDER BY d.key) FROM d',
+            'SELECT d.key, d.stored, d.expected, true FROM d ORDER BY d.key',
             key_json, stored_json, expected_json,
             (SELECT pg_catalog.string_agg(pg_catalog.format('v.v%s', o), ', ' ORDER BY o) FROM pg_catalog.generate_series(1, pg_catalog.cardinality(cols)) o),
             d.target, fix_join, key_list, key_from_json,
             (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ' ORDER BY o) FROM pg_catalog.unnest(cols) WITH ORDINALITY u(c, o)),
-            (SELECT pg_catalog.string_agg(pg_catalog.format('d.v%s', o), ', ' ORDER BY o) FROM pg_catalog.generate_series(1, pg_catalog.cardinality(cols)) o)),
-          batch::text), '[]')::pg_catalog.jsonb) AS r(key jsonb, stored jsonb, expected jsonb);
+            (SELECT pg_catalog.string_agg(pg_catalog.format('d.v%s', o), ', ' ORDER BY o) FROM pg_catalog.generate_series(1, pg_catalog.cardinality(cols)) o))
+          USING batch;
         i := i + batch_size;
     END LOOP;
 END $$;
@@ -758,6 +738,7 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
              WHERE (r->>'fixed')::boolean),
            EXTRACT(epoch FROM pg_catalog.clock_timestamp() - started_at) * 1000;
 $$;
+REVOKE ALL ON FUNCTION denorm._log_reconcile(bigint, text, timestamptz, bigint, jsonb) FROM PUBLIC;
 
 CREATE FUNCTION denorm.reconcile(name text DEFAULT NULL, fix boolean DEFAULT true, batch_size integer DEFAULT 10000)
     RETURNS TABLE(counter text, key jsonb, stored jsonb, expected jsonb, fixed boolean)
@@ -864,9 +845,6 @@ BEGIN
     END IF;
     PERFORM denorm._check_table(target, 'target');
     PERFORM denorm._check_table(source, 'source');
-    IF pg_catalog.array_position(source_key, NULL) IS NOT NULL OR pg_catalog.array_position(tkey, NULL) IS NOT NULL THEN
-        RAISE EXCEPTION 'source_key and target_key must not contain NULL' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     IF tkey IS NULL THEN
         SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.ord) INTO tkey
           FROM pg_catalog.pg_index x
@@ -915,23 +893,6 @@ BEGIN
     RETURN tkey;
 END $$;
 
--- The columns a definition writes are not the target row's key (a write would move
--- the row onto another's key), nor its touch column.
-CREATE FUNCTION denorm._check_written_columns(target regclass, columns text[], tkey text[], touch text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF columns && tkey THEN
-        RAISE EXCEPTION 'column "%" of % is part of the target key', (SELECT c FROM pg_catalog.unnest(columns) c
-                                                                       WHERE c = ANY (tkey) LIMIT 1), target
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A counter writes a column of the target row its key identifies; name another column.';
-    END IF;
-    IF touch = ANY (columns || tkey) THEN
-        RAISE EXCEPTION 'touch column "%" of % is also a key or counter column', touch, target
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-END $$;
-
 -- Definitions sharing target columns must match the same target key columns.
 CREATE FUNCTION denorm._check_shared_key(target regclass, columns text[], tkey text[]) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -978,7 +939,6 @@ BEGIN
     PERFORM denorm._check_column_sharing(target_column, coltype, aggregate,
         ARRAY(SELECT d.kind FROM denorm._definitions d
                WHERE d.target = _create_counter.target AND target_column = ANY (d.target_columns)));
-    PERFORM denorm._check_written_columns(target, ARRAY[target_column], tkey, touch);
     PERFORM denorm._check_shared_key(target, ARRAY[target_column], tkey);
 
     INSERT INTO denorm._definitions (name, kind, target, target_columns, source, source_key, target_key,
@@ -1051,7 +1011,6 @@ BEGIN
                 name, order_types, other.name USING ERRCODE = 'datatype_mismatch';
         END IF;
     END LOOP;
-    PERFORM denorm._check_written_columns(target, target_columns, tkey, touch);
     PERFORM denorm._check_shared_key(target, target_columns, tkey);
 
     INSERT INTO denorm._definitions (name, kind, target, target_columns, source, source_key, target_key,
@@ -1091,7 +1050,7 @@ END $$;
 -- "t.a = (p.key[1])::int AND ..." : target row alias t against pending key alias p.
 CREATE FUNCTION denorm._pending_match(d denorm._definitions, t text, p text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I OPERATOR(pg_catalog.=) %s', t, k, denorm._pending_key_element(d, p, k)),
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I = %s', t, k, denorm._pending_key_element(d, p, k)),
                                  ' AND ' ORDER BY k)
       FROM pg_catalog.unnest(d.target_key) k
 $$;
@@ -1106,36 +1065,30 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d denorm._definitions;
     keys text;
+    n bigint;
 BEGIN
     SELECT * INTO d FROM denorm._definitions x WHERE x.name = counter_name AND x.deferred;
     IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM denorm._pending_deltas p WHERE p.counter = counter_name) THEN
         RETURN 0;
     END IF;
     keys := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(k), ', ' ORDER BY k) FROM pg_catalog.unnest(d.target_key) k);
-    -- Both statements run as the target's owner (its triggers fire as it, never as
-    -- the extension's owner); the row security of _pending_deltas lets it read and
-    -- delete the deltas of the counters on its own tables.
     IF d.create_missing THEN
-        PERFORM denorm._as_owner(d.target, pg_catalog.format(
+        EXECUTE pg_catalog.format(
             'INSERT INTO %1$s AS t (%2$s) SELECT DISTINCT %3$s FROM denorm._pending_deltas p '
-            'WHERE p.counter OPERATOR(pg_catalog.=) $1 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %4$s) '
-            'ON CONFLICT (%2$s) DO NOTHING',
+            'WHERE p.counter = $1 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %4$s) ON CONFLICT (%2$s) DO NOTHING',
             d.target, keys,
             (SELECT pg_catalog.string_agg(denorm._pending_key_element(d, 'p', k), ', ' ORDER BY k)
                FROM pg_catalog.unnest(d.target_key) k),
-            denorm._pending_match(d, 't', 'p')),
-          counter_name);
+            denorm._pending_match(d, 't', 'p'))
+          USING counter_name;
     END IF;
-    RETURN denorm._as_owner(d.target, pg_catalog.format(
+    EXECUTE pg_catalog.format(
         'WITH l AS (SELECT %2$s FROM %1$s t WHERE EXISTS (SELECT 1 FROM denorm._pending_deltas p '
-        '                                               WHERE p.counter OPERATOR(pg_catalog.=) $1 AND %3$s) '
+        '                                               WHERE p.counter = $1 AND %3$s) '
         '            ORDER BY %8$s FOR NO KEY UPDATE), '
-        '     g AS (DELETE FROM denorm._pending_deltas p USING l WHERE p.counter OPERATOR(pg_catalog.=) $1 AND %4$s '
-        '           RETURNING p.key, p.delta), '
-        '     s AS (SELECT g.key, pg_catalog.sum(g.delta) AS delta FROM g GROUP BY g.key), '
-        '     u AS (UPDATE %1$s t SET %5$I = t.%5$I OPERATOR(pg_catalog.+) s.delta%6$s FROM s '
-        '           WHERE %7$s AND s.delta OPERATOR(pg_catalog.<>) 0 RETURNING 1) '
-        'SELECT pg_catalog.count(*) FROM u',
+        '     g AS (DELETE FROM denorm._pending_deltas p USING l WHERE p.counter = $1 AND %4$s RETURNING p.key, p.delta), '
+        '     s AS (SELECT g.key, pg_catalog.sum(g.delta) AS delta FROM g GROUP BY g.key) '
+        'UPDATE %1$s t SET %5$I = t.%5$I + s.delta%6$s FROM s WHERE %7$s AND s.delta <> 0',
         d.target,
         (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ' ORDER BY k) FROM pg_catalog.unnest(d.target_key) k),
         denorm._pending_match(d, 't', 'p'),
@@ -1143,8 +1096,10 @@ BEGIN
         d.target_columns[1],
         CASE WHEN d.touch IS NULL THEN '' ELSE pg_catalog.format(', %I = pg_catalog.now()', d.touch) END,
         denorm._pending_match(d, 't', 's'),
-        denorm._lock_order('t', d.target_key)),
-      counter_name)::bigint;
+        denorm._lock_order('t', d.target_key))
+      USING counter_name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
 END $$;
 
 -- Folds every deferred counter (run by the worker every denorm.fold_interval, and by
@@ -1180,15 +1135,14 @@ BEGIN
     END LOOP;
     RETURN n;
 END $$;
+REVOKE ALL ON FUNCTION denorm._fold(text), denorm._fold_all() FROM PUBLIC;
 
 -- The exact value of a count or sum counter for one target key (given in target_key
 -- order), folded or not, under the caller's snapshot: the stored column plus the
 -- pending deltas of the deferred definitions sharing it, read in one statement (a fold
 -- commits both sides at once). A missing target row reads as NULL, or — when a
 -- definition would create it — as the recount the created row will hold.
--- Runs as the extension's owner once denorm.counter_value checked that the caller may
--- read the target; the read runs as the target's owner.
-CREATE FUNCTION denorm._counter_value(name text, key text[]) RETURNS numeric
+CREATE FUNCTION denorm.counter_value(name text, VARIADIC key text[]) RETURNS numeric
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d denorm._definitions;
@@ -1197,8 +1151,9 @@ DECLARE
     pending text := '0';
     recount text := '0';
     creates boolean := false;
+    result numeric;
 BEGIN
-    SELECT * INTO d FROM denorm._definitions c WHERE c.name = _counter_value.name;
+    SELECT * INTO d FROM denorm._definitions c WHERE c.name = counter_value.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'counter "%" does not exist', name USING ERRCODE = 'undefined_object',
             HINT = 'denorm.counters lists the counters.';
@@ -1217,7 +1172,7 @@ BEGIN
               WHERE c.target = d.target AND c.target_columns[1] = d.target_columns[1] ORDER BY c.name LOOP
         -- $1[i] is the key value of d.target_key[i] (x may list the key columns in another
         -- order), read as the target column's type.
-        refs := ARRAY(SELECT pg_catalog.format('(($1::pg_catalog.text[])[%s])::%s', pg_catalog.array_position(d.target_key, k),
+        refs := ARRAY(SELECT pg_catalog.format('($1[%s])::%s', pg_catalog.array_position(d.target_key, k),
                                                denorm._column_sql_type(d.target, k))
                         FROM pg_catalog.unnest(x.target_key) WITH ORDINALITY u(k, o) ORDER BY o);
         IF x.deferred THEN
@@ -1226,19 +1181,15 @@ BEGIN
         recount := recount || ' + ' || denorm._probe_sql(x, refs);
         creates := creates OR x.create_missing;
     END LOOP;
-    -- $1 is the key (as text: _as_owner passes one text argument).
-    RETURN denorm._as_owner_read(d.target, pg_catalog.format(
+    EXECUTE pg_catalog.format(
         'SELECT CASE WHEN r.present THEN r.v + %s %s END FROM (SELECT 1) _one '
         'LEFT JOIN LATERAL (SELECT t.%I::pg_catalog.numeric AS v, true AS present FROM %s t WHERE %s) r ON true',
         pending, CASE WHEN creates THEN 'ELSE ' || recount ELSE '' END, d.target_columns[1], d.target,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I OPERATOR(pg_catalog.=) (($1::pg_catalog.text[])[%s])::%s', k, o,
-                                                        denorm._column_sql_type(d.target, k)), ' AND ' ORDER BY o)
-           FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o))),
-      key::text)::numeric;
+        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I = ($1[%s])::%s', k, o, denorm._column_sql_type(d.target, k)), ' AND ' ORDER BY o)
+           FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o)))
+      INTO result USING key;
+    RETURN result;
 END $$;
-
-CREATE FUNCTION denorm.counter_value(name text, VARIADIC key text[]) RETURNS numeric
-    LANGUAGE c STABLE CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_counter_value';
 
 -- The INSERT a writer runs for a deferred definition: $1 the delta, $2.. the source key.
 CREATE FUNCTION denorm._pending_insert_sql(counter_name text) RETURNS text
@@ -1255,7 +1206,18 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     DELETE FROM denorm._pending_deltas p
      WHERE p.counter IN (SELECT d.name FROM denorm._definitions d WHERE d.source = _discard_pending.source AND d.deferred)
 $$;
+REVOKE ALL ON FUNCTION denorm._discard_pending(regclass) FROM PUBLIC;
 
+-- _recompute, _init_query and the helpers they call stay executable by PUBLIC: they
+-- run as the target's owner (TRUNCATE, backfill, new target rows) and only ever
+-- write values the definitions imply, to tables the caller may update.
+REVOKE ALL ON FUNCTION denorm._set_trigger(regclass, text, boolean, text),
+    denorm._sync_source_triggers(regclass, boolean), denorm._sync_triggers(regclass), denorm._column_type(regclass, text, text),
+    denorm._check_table(regclass, text),
+    denorm._create_counter(text, regclass, text, regclass, text[], text[], text, text, text, boolean, text, boolean),
+    denorm._create_latest(text, regclass, text[], regclass, text[], text[], text[], text[], text, boolean, text),
+    denorm._check_definition(text, regclass, regclass, text[], text[], text, text),
+    denorm._drop_counter(text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION denorm.create_counter(
     name           text,
@@ -1353,6 +1315,7 @@ BEGIN
     END LOOP;
     RAISE NOTICE 'denorm definitions on % now use column "%" (was "%")', rel, new_name, old_name;
 END $$;
+REVOKE ALL ON FUNCTION denorm._follow_column_rename(regclass, text) FROM PUBLIC;
 
 -- 'a column in its <what>' when one of exprs no longer parses against source, else NULL.
 CREATE FUNCTION denorm._unparsable(source regclass, what text, exprs text[]) RETURNS text
@@ -1364,9 +1327,6 @@ EXCEPTION WHEN OTHERS THEN
     RETURN 'a column in its ' || what;
 END $$;
 
--- SECURITY DEFINER (one of two): it fires for the role that ran the DDL, a table's
--- owner, and must write the catalog and triggers, which only the extension's owner may.
--- It runs no user code: it reads the catalog and pg_event_trigger_ddl_commands().
 CREATE FUNCTION denorm._on_ddl_command_end() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1427,8 +1387,6 @@ BEGIN
     END LOOP;
 END $$;
 
--- SECURITY DEFINER for the same reason as _on_ddl_command_end: a table's owner drops
--- it, the extension's owner removes its definitions and registrations.
 CREATE FUNCTION denorm._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1532,10 +1490,9 @@ DECLARE
     d record;
     broken text;
     last record;
-    hidden bigint;
 BEGIN
     component := 'shared_preload_libraries';
-    IF denorm._preloaded() THEN
+    IF 'denorm' = ANY (pg_catalog.string_to_array(pg_catalog.replace(pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ',')) THEN
         status := 'ok';
         detail := 'denorm is preloaded';
     ELSE
@@ -1606,19 +1563,7 @@ BEGIN
     END IF;
     RETURN NEXT;
 
-    -- A role sees the counters on tables it may read (pg_monitor: all), and is told
-    -- how many it cannot check.
-    component := 'privileges';
-    SELECT pg_catalog.count(*) INTO hidden FROM denorm._definitions x WHERE NOT denorm._may_see(x.target);
-    IF hidden > 0 THEN
-        status := 'warning';
-        detail := pg_catalog.format('%s counters are not checked: this role may not read their targets '
-                                    '(members of pg_monitor see every counter and view)', hidden);
-        RETURN NEXT;
-    END IF;
-
-    FOR d IN SELECT x.name, x.target, x.target_columns[1] AS col FROM denorm._definitions x
-              WHERE denorm._may_see(x.target) ORDER BY x.name LOOP
+    FOR d IN SELECT x.name, x.target, x.target_columns[1] AS col FROM denorm._definitions x ORDER BY x.name LOOP
         component := 'counter ' || d.name;
         SELECT pg_catalog.string_agg(pg_catalog.format('%s on %s %s', t.trigger_name, t.rel,
                    CASE WHEN t.enabled IS NULL THEN 'is missing' ELSE 'is disabled' END), '; ' ORDER BY t.rel::text, t.trigger_name)
@@ -1656,10 +1601,8 @@ DECLARE
     t record;
 BEGIN
     -- reconcile's recount and a new target row's initial value probe the source by key.
-    -- Only about tables the caller may read (pg_monitor: all).
     FOR d IN SELECT x.source, x.source_key, pg_catalog.string_agg(x.name, ', ' ORDER BY x.name) AS names
-               FROM denorm._definitions x WHERE denorm._may_see(x.source)
-              GROUP BY x.source, x.source_key ORDER BY x.source::text, x.source_key LOOP
+               FROM denorm._definitions x GROUP BY x.source, x.source_key ORDER BY x.source::text, x.source_key LOOP
         IF NOT EXISTS (
             SELECT 1 FROM pg_catalog.pg_index x
              WHERE x.indrelid = d.source AND x.indpred IS NULL
@@ -1680,8 +1623,7 @@ BEGIN
     -- index: suggest one when the value/order_by are plain columns and no index has them.
     FOR d IN SELECT x.name, x.source, x.source_key,
                     CASE WHEN x.kind = 'latest' THEN x.order_by ELSE ARRAY[x.value] END AS tail
-               FROM denorm._definitions x WHERE x.kind IN ('min', 'max', 'latest') AND denorm._may_see(x.source)
-              ORDER BY x.name LOOP
+               FROM denorm._definitions x WHERE x.kind IN ('min', 'max', 'latest') ORDER BY x.name LOOP
         CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.unnest(d.tail) c
                                WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = d.source
                                                     AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped));
@@ -1712,8 +1654,7 @@ BEGIN
         RETURN NEXT;
     END LOOP;
     FOR d IN SELECT x.name FROM denorm._definitions x ORDER BY x.name LOOP
-        FOR t IN SELECT * FROM denorm._counter_triggers(d.name) x
-                  WHERE x.enabled IS DISTINCT FROM 'O' AND denorm._may_see(x.rel)
+        FOR t IN SELECT * FROM denorm._counter_triggers(d.name) x WHERE x.enabled IS DISTINCT FROM 'O'
                   ORDER BY x.rel::text, x.trigger_name LOOP
             object := pg_catalog.format('trigger %s on %s', t.trigger_name, t.rel);
             IF t.enabled IS NULL THEN
@@ -1748,7 +1689,7 @@ CREATE TABLE denorm._mv_registry (
     next_attempt_at      timestamptz
 );
 SELECT pg_catalog.pg_extension_config_dump('denorm._mv_registry', '');
-GRANT SELECT ON denorm._mv_registry TO PUBLIC;  -- the rows of views the caller may read ("Privileges")
+GRANT SELECT ON denorm._mv_registry TO PUBLIC;
 
 -- Insert-only: one row per transaction and view; durable, so requests survive a crash.
 CREATE TABLE denorm._mv_requests (
@@ -1774,7 +1715,7 @@ CREATE TABLE denorm.refresh_log (
 );
 CREATE INDEX ON denorm.refresh_log (mv, started_at);
 CREATE INDEX ON denorm.refresh_log (finished_at);
-GRANT SELECT ON denorm.refresh_log TO PUBLIC;  -- the rows of views the caller may read ("Privileges")
+GRANT SELECT ON denorm.refresh_log TO PUBLIC;
 
 -- Whether REFRESH ... CONCURRENTLY can run: a unique index on plain columns with no
 -- WHERE clause, and the view populated (the first refresh of a WITH NO DATA view is plain).
@@ -1821,6 +1762,7 @@ CREATE FUNCTION denorm._request(mv regclass) RETURNS void
 -- The failure backoff of src/core/refresh_scheduler (1 s doubling, at most 5 minutes).
 CREATE FUNCTION denorm._failure_backoff(consecutive_failures integer) RETURNS interval
     LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'denorm_failure_backoff';
+REVOKE ALL ON FUNCTION denorm._mv_capture_trigger(), denorm._request(regclass) FROM PUBLIC;
 
 CREATE FUNCTION denorm._sync_mv_triggers(rel regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -1865,19 +1807,13 @@ BEGIN
     IF depends_on IS NULL THEN
         inputs := denorm._view_inputs(mv);
     ELSE
-        IF pg_catalog.array_position(depends_on, NULL) IS NOT NULL THEN
-            RAISE EXCEPTION 'depends_on must not contain NULL' USING ERRCODE = 'invalid_parameter_value';
-        END IF;
         FOREACH rel IN ARRAY depends_on LOOP
-            IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = rel) THEN
-                RAISE EXCEPTION 'depends_on: relation with OID % does not exist', rel::oid USING ERRCODE = 'undefined_table';
-            END IF;
             IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = rel) NOT IN ('r', 'p', 'm') THEN
                 RAISE EXCEPTION 'depends_on: "%" is not a table or materialized view', rel USING ERRCODE = 'wrong_object_type';
             END IF;
         END LOOP;
-        SELECT coalesce(pg_catalog.array_agg(r) FILTER (WHERE c.relkind IN ('r', 'p')), '{}') AS sources,
-               coalesce(pg_catalog.array_agg(r) FILTER (WHERE c.relkind = 'm'), '{}') AS reads_views
+        SELECT coalesce(pg_catalog.array_agg(r) FILTER (WHERE c.relkind IN ('r', 'p')), '{}'),
+               coalesce(pg_catalog.array_agg(r) FILTER (WHERE c.relkind = 'm'), '{}')
           INTO inputs FROM pg_catalog.unnest(depends_on) r JOIN pg_catalog.pg_class c ON c.oid = r;
     END IF;
     IF coalesce(_register_mv.concurrently, true) AND NOT denorm._has_unique_index(mv) THEN
@@ -1985,6 +1921,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM denorm._mv_registry r ORDER BY r.mv::text
 $$;
 
+REVOKE ALL ON FUNCTION denorm._register_mv(regclass, interval, interval, regclass[], boolean),
+    denorm._unregister_mv(regclass, boolean), denorm._refresh(regclass), denorm._sync_mv_triggers(regclass) FROM PUBLIC;
 
 CREATE FUNCTION denorm.register_mv(
     mv           regclass,
@@ -1994,11 +1932,11 @@ CREATE FUNCTION denorm.register_mv(
     concurrently boolean   DEFAULT NULL) RETURNS void
     LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_register_mv';
 CREATE FUNCTION denorm.unregister_mv(mv regclass, if_exists boolean DEFAULT false) RETURNS void
-    LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_unregister_mv';
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_unregister_mv';
 CREATE FUNCTION denorm.request_refresh(mv regclass) RETURNS void
-    LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_request_refresh';
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_request_refresh';
 CREATE FUNCTION denorm.refresh_now(mv regclass) RETURNS bigint
-    LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_refresh_now';
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_refresh_now';
 CREATE FUNCTION denorm.run_pending() RETURNS integer
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_run_pending';
 REVOKE ALL ON FUNCTION denorm.run_pending() FROM PUBLIC;
@@ -2024,12 +1962,12 @@ SELECT r.mv, r.debounce, r.max_delay,
   CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.sum(x.n), 0)::bigint AS n, pg_catalog.min(x.requested_at) AS first_at
                         FROM (SELECT q.n, q.requested_at FROM denorm._mv_requests q WHERE q.mv = r.mv
                               UNION ALL
-                              SELECT m.requests, m.first_request_at FROM denorm._memory_requests() m WHERE m.mv = r.mv) x) q
- WHERE denorm._may_see(r.mv);  -- the view runs as its owner: filter for the caller
+                              SELECT m.requests, m.first_request_at FROM denorm._memory_requests() m WHERE m.mv = r.mv) x) q;
 GRANT SELECT ON denorm.mv_status TO PUBLIC;
 
 CREATE FUNCTION denorm._wake_launcher() RETURNS void
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_wake_launcher';
+REVOKE ALL ON FUNCTION denorm._wake_launcher() FROM PUBLIC;
 SELECT denorm._wake_launcher();
 
 -------------------------------------------------------------------------------
@@ -2050,56 +1988,9 @@ BEGIN
     PERFORM denorm._invalidate(source);
     RETURN n;
 END $$;
+REVOKE ALL ON FUNCTION denorm._set_suspended(regclass, boolean) FROM PUBLIC;
 
 CREATE FUNCTION denorm.suspend(source regclass) RETURNS void
-    LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_suspend';
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_suspend';
 CREATE FUNCTION denorm.resume(source regclass, reconcile boolean DEFAULT true) RETURNS bigint
-    LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_resume';
-
--------------------------------------------------------------------------------
--- Privileges (README "Security"). Logs, audit trail, status and pending deltas show
--- each role the rows about relations it may read (SELECT on the counter's target or
--- the view), pg_monitor members and superusers all of them; row security enforces it
--- on the tables (their owner, the extension's owner, is not subject to it).
--------------------------------------------------------------------------------
-CREATE FUNCTION denorm._may_see_counter(counter text) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT denorm._may_see((SELECT d.target FROM denorm._definitions d WHERE d.name = counter))
-$$;
-
-ALTER TABLE denorm.reconcile_log ENABLE ROW LEVEL SECURITY;
-CREATE POLICY visible ON denorm.reconcile_log FOR SELECT USING (denorm._may_see_counter(counter));
-ALTER TABLE denorm.reconcile_mismatches ENABLE ROW LEVEL SECURITY;
-CREATE POLICY visible ON denorm.reconcile_mismatches FOR SELECT USING (denorm._may_see_counter(counter));
-ALTER TABLE denorm.refresh_log ENABLE ROW LEVEL SECURITY;
-CREATE POLICY visible ON denorm.refresh_log FOR SELECT USING (denorm._may_see(mv));
-ALTER TABLE denorm._mv_registry ENABLE ROW LEVEL SECURITY;
-CREATE POLICY visible ON denorm._mv_registry FOR SELECT USING (denorm._may_see(mv));
--- Pending deltas: read like the logs (counter_value, health); deleted by the owner of
--- the counter's target, as whom denorm._fold runs. Writers append as the extension's
--- owner, so PUBLIC has no INSERT.
-ALTER TABLE denorm._pending_deltas ENABLE ROW LEVEL SECURITY;
-CREATE POLICY visible ON denorm._pending_deltas FOR SELECT USING (denorm._may_see_counter(counter));
-CREATE POLICY fold ON denorm._pending_deltas FOR DELETE USING (pg_catalog.pg_has_role(
-    (SELECT c.relowner FROM denorm._definitions d JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.target
-      WHERE d.name OPERATOR(pg_catalog.=) counter), 'USAGE'));
-GRANT SELECT, DELETE ON denorm._pending_deltas TO PUBLIC;
-
--- No internal function is executable by PUBLIC, except these, which the public
--- functions and views call with the caller's rights and which read only pg_catalog
--- or filter by _may_see: the row filters themselves, mv_status's _memory_requests and
--- _can_refresh_concurrently, health()'s _preloaded, and the catalog readers of
--- health() and advise(). sql/security_acl.sql lists every function with its ACL.
-DO $revoke$
-DECLARE
-    f regprocedure;
-BEGIN
-    SET LOCAL search_path = pg_catalog, pg_temp;
-    FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'denorm'::regnamespace
-                AND p.proname LIKE '\_%'
-                AND p.proname NOT IN ('_may_see', '_may_see_counter', '_memory_requests', '_can_refresh_concurrently',
-                                      '_preloaded', '_counter_triggers', '_relation_tree', '_has_unique_index') LOOP
-        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END $revoke$;
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_resume';
