@@ -22,11 +22,26 @@ PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Werror -Wno-unused-paramet
               -MMD -MP
 SHLIB_LINK += -lstdc++
 
+# `make installcheck` runs these three suites against the running server (PGHOST,
+# PGPORT...; it must preload denorm: shared_preload_libraries = 'denorm'), as in other
+# PGXS extensions; `make prove_installcheck` runs the TAP tests alone, each on its own
+# throwaway cluster. `make test` does all of that on throwaway clusters of its own.
 REGRESS     = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))
+ISOLATION   = $(sort $(patsubst test/isolation/specs/%.spec,%,$(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso --load-extension=pg_trgm --load-extension=denorm
+TAP_TESTS   = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+PROVE_FLAGS = -I test
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# TAP clusters preload denorm (PostgreSQL::Test::Cluster appends TEMP_CONFIG).
+prove_installcheck installcheck: export TEMP_CONFIG = $(abspath test/denorm.conf)
+.PHONY: prove_installcheck
+prove_installcheck:
+	$(prove_installcheck)
 
 # Makefile.global assigns BITCODE_CXXFLAGS with '=', so this must follow the include.
 BITCODE_CXXFLAGS += -std=c++17 -Wno-register
