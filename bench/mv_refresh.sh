@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/mv_refresh.sh — denorm's debounced materialized-view refresh (SPEC section 2):
+# bench/mv_refresh.sh — denorm's debounced materialized-view refresh (README
+# "Materialized views, refreshed in the background"):
 #   (a) write overhead of change capture: pgbench single-row INSERTs into a table, with no
 #       registered view vs the same table as the source of a registered view (debounce 1 s,
 #       max_delay 5 s, the worker running): a trivial view (capture alone), and the feed of

@@ -1,4 +1,4 @@
--- demo.sql — the counter API (SPEC.md section 1) on the user_dashboard_stats example.
+-- demo.sql — the counter API (README "Counters") on the user_dashboard_stats example.
 -- Run by scripts/demo.sh with psql --echo-queries, so every statement is printed
 -- before its result.
 \set VERBOSITY terse

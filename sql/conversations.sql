@@ -1,8 +1,8 @@
--- The message_conversations example (SPEC §1): one row per (user, other user) with the
--- message count of both directions, the unread count of the messages received, and the
--- last message of both directions (two create_latest definitions sharing their three
--- target columns), all created on the first message. Explicit created_at values keep
--- the output deterministic.
+-- The message_conversations example (README "min, max and latest-row copies"): one row
+-- per (user, other user) with the message count of both directions, the unread count
+-- of the messages received, and the last message of both directions (two create_latest
+-- definitions sharing their three target columns), all created on the first message.
+-- Explicit created_at values keep the output deterministic.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS denorm CASCADE;
 RESET client_min_messages;

@@ -19,7 +19,7 @@ INSERT INTO users SELECT generate_series(1, 4);
 INSERT INTO user_dashboard_stats (user_id) VALUES (1), (2), (3);
 INSERT INTO projects VALUES (1, 1, NULL, 5, 'a'), (2, 1, now(), 7, 'b'), (3, 2, NULL, 1, 'c'), (4, NULL, NULL, 9, 'no owner');
 
--- The recount every counter must equal (SPEC §1 "Meaning").
+-- The recount every counter must equal: its aggregate over the current source rows.
 CREATE VIEW expected AS
 SELECT s.user_id,
        (SELECT count(*) FROM projects p WHERE p.user_id = s.user_id)::int AS project_count,

@@ -27,9 +27,10 @@ ALTER TABLE owners DROP COLUMN seen;              -- the touch column
 ALTER TABLE pets DROP COLUMN kg CASCADE;          -- CASCADE drops the update trigger, then is refused
 \set VERBOSITY terse
 
--- Renaming a column a definition uses keeps it working under the new name (SPEC §7):
--- keys, a filter, a value, a latest's order_by and source value, counter and touch
--- columns; a string constant or a function of the same name is left alone.
+-- Renaming a column a definition uses keeps it working under the new name (README
+-- "Living with the schema"): keys, a filter, a value, a latest's order_by and source
+-- value, counter and touch columns; a string constant or a function of the same name
+-- is left alone.
 ALTER TABLE pets RENAME COLUMN alive TO living;
 ALTER TABLE pets RENAME COLUMN owner_id TO keeper_id;
 ALTER TABLE pets RENAME COLUMN kg TO weight_kg;

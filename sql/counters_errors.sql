@@ -1,5 +1,5 @@
--- Bad input to create_counter/drop_counter: each case is refused with SPEC §8's
--- SQLSTATE, and leaves no catalog row and no trigger behind.
+-- Bad input to create_counter/drop_counter: each case is refused with the SQLSTATE
+-- README "Counters" lists for it, and leaves no catalog row and no trigger behind.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS denorm CASCADE;
 RESET client_min_messages;

@@ -1,7 +1,7 @@
--- Deferred (hot-key) counters (SPEC §1.3): a writer appends its statement's net change
--- per key to denorm._pending_deltas instead of updating the target row; a fold (the
--- worker every denorm.fold_interval, or run_pending()) adds them to the column;
--- counter_value() is exact at once.
+-- Deferred (hot-key) counters (README "Deferred counters for hot keys"): a writer
+-- appends its statement's net change per key to denorm._pending_deltas instead of
+-- updating the target row; a fold (the worker every denorm.fold_interval, or
+-- run_pending()) adds them to the column; counter_value() is exact at once.
 -- denorm is preloaded here, so the worker may fold at any moment: raw target columns
 -- are only shown right after run_pending() (nothing committed is then pending) or
 -- inside a transaction whose own deltas the worker cannot see; everything else is
@@ -23,8 +23,8 @@ CREATE TABLE my_counters (name text PRIMARY KEY);
 INSERT INTO my_counters VALUES ('post_likes'), ('post_score'), ('tag_uses'), ('day_uses'), ('pair_sent'),
                                ('pair_received'), ('lowest'), ('lowest_deferred');
 
--- The recount every counter must equal (SPEC §1 "Meaning"): likes counts the rows that
--- are not hidden, score sums weight.
+-- The recount every counter must equal, its aggregate over the current source rows:
+-- likes counts the rows that are not hidden, score sums weight.
 CREATE VIEW recount AS
 SELECT p.id,
        (SELECT count(*) FROM likes l WHERE l.post_id = p.id AND NOT l.hidden) AS likes,

@@ -1,7 +1,8 @@
--- min, max and create_latest kept exact through every write kind (SPEC §1): an item's
--- lowest and highest active offer price (min/max over numeric, filter 'active'), the
--- first and last time any offer was seen (min/max over timestamptz, no filter), and its
--- latest active offer (price and note of the newest by (seen_at, id)).
+-- min, max and create_latest (README "min, max and latest-row copies") kept exact
+-- through every write kind: an item's lowest and highest active offer price (min/max
+-- over numeric, filter 'active'), the first and last time any offer was seen (min/max
+-- over timestamptz, no filter), and its latest active offer (price and note of the
+-- newest by (seen_at, id)).
 -- Meaning checked by the oracle: min/max ignore NULL values and are NULL without a
 -- matching row; a latest is the matching row with the greatest order_by tuple (rows with
 -- a NULL in it never win), NULL columns when there is none.
@@ -33,7 +34,7 @@ INSERT INTO offers VALUES
     (6, NULL, 1, '2024-01-01 00:00', true,  'no item',    NULL),   -- NULL key: counts for nothing
     (7, 9, 3,    '2024-01-04 00:00', true,  'for item 9', NULL);   -- item 9 has no row yet
 
--- The recount every definition must equal (SPEC §1 "Meaning"), and stored EXCEPT ALL
+-- The recount every definition must equal (the meaning above), and stored EXCEPT ALL
 -- recount both ways: empty when exact.
 CREATE VIEW item_stored AS
 SELECT id, lowest_price, highest_price, first_seen_at, last_seen_at, latest_price, latest_note FROM items;

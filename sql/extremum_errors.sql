@@ -1,6 +1,6 @@
 -- Bad input to create_counter(aggregate => 'min'/'max') and create_latest: each case is
--- refused with SPEC §8's SQLSTATE and changes nothing (no catalog row, no trigger, no
--- target value written by a backfill).
+-- refused with the SQLSTATE the README documents for it and changes nothing (no catalog
+-- row, no trigger, no target value written by a backfill).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS denorm CASCADE;
 RESET client_min_messages;
@@ -28,7 +28,7 @@ SELECT * FROM parent ORDER BY id;
 SELECT denorm.create_counter('e', 'parent', 'hi', 'child', '{parent_id}', aggregate => 'min');
 SELECT denorm.create_counter('e', 'parent', 'hi', 'child', '{parent_id}', aggregate => 'max');
 SELECT denorm.create_counter('e', 'parent', 'hi', 'child', '{parent_id}', aggregate => 'max', value => NULL);
--- 22023 only count and sum may be deferred (SPEC §1.3)
+-- 22023 only count and sum may be deferred (README "Deferred counters for hot keys")
 SELECT denorm.create_counter('e', 'parent', 'hi', 'child', '{parent_id}', aggregate => 'min', value => 'score', deferred => true);
 SELECT denorm.create_counter('e', 'parent', 'hi', 'child', '{parent_id}', aggregate => 'max', value => 'score', deferred => true);
 -- 22023 create_latest: target_columns and source_values of different lengths, empty

@@ -4,7 +4,7 @@
 -- volatile calls, aggregates, set-returning functions, zero and negative numbers,
 -- invalid OIDs, and calls by a role that owns nothing.
 -- Not randomized: it enumerates its cases. Each case prints one line, "<call>: <SQLSTATE>"
--- ("ok" when it raised nothing); this file holds the SQLSTATE SPEC §8 asks for, so a
+-- ("ok" when it raised nothing); this file holds the SQLSTATE the README documents, so a
 -- case the extension gets wrong fails the test. Message texts are never printed.
 -- Around the whole run, a fingerprint of denorm's catalog proves that no refused call
 -- left anything behind.
@@ -86,7 +86,8 @@ INSERT INTO fuzz_baseline VALUES
     ('refresh_now', ARRAY[$$'fz_mv'$$], 'ok'),
     ('run_pending', '{}', 'ok'),
     ('reconcile', ARRAY[$$'fz_count'$$, 'false', '100'], 'ok'),
-    -- pg_cron is not installed in this database: 55000 (SPEC §3), after the argument checks.
+    -- pg_cron is not installed in this database: 55000, after the argument checks
+    -- (README "Reconciliation: find and fix drift").
     ('schedule_reconcile', ARRAY[$$'0 3 * * *'$$, $$'fz_count'$$], '55000'),
     ('health', '{}', 'ok'),
     ('advise', '{}', 'ok');
@@ -132,7 +133,7 @@ LANGUAGE sql AS $$
                                                AND proname = fn) > 0 THEN 'baseline' ELSE '' END) || ')'
 $$;
 
--- The cases, in the order they run; expect is the SQLSTATE SPEC §8 asks for.
+-- The cases, in the order they run; expect is the SQLSTATE the README documents.
 CREATE TABLE fuzz_plan (ord serial PRIMARY KEY, non_owner boolean NOT NULL DEFAULT false,
                         fn text NOT NULL, o text[] NOT NULL, expect text NOT NULL, got text);
 
@@ -471,9 +472,9 @@ RESET ROLE;
 -- Nothing the calls did is left behind (the refused ones, and the valid ones rolled back).
 SELECT 'catalog unchanged: ' || CASE WHEN fuzz_fingerprint() = :'catalog_before' THEN 't' ELSE 'f' END;
 SELECT 'data unchanged: ' || CASE WHEN fuzz_data() = :'data_before' THEN 't' ELSE 'f' END;
-SELECT 'cases: ' || count(*) || ', not as SPEC says: ' || count(*) FILTER (WHERE got IS DISTINCT FROM expect)
+SELECT 'cases: ' || count(*) || ', not as documented: ' || count(*) FILTER (WHERE got IS DISTINCT FROM expect)
   FROM fuzz_plan;
-SELECT 'not as SPEC says: ' || fuzz_label(fn, o) || CASE WHEN non_owner THEN ' as non-owner' ELSE '' END
+SELECT 'not as documented: ' || fuzz_label(fn, o) || CASE WHEN non_owner THEN ' as non-owner' ELSE '' END
        || ': expected ' || expect || ', got ' || coalesce(got, '(not run)')
   FROM fuzz_plan WHERE got IS DISTINCT FROM expect ORDER BY ord;
 \pset tuples_only off

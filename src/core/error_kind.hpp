@@ -1,4 +1,5 @@
-// error_kind.hpp — the kinds of bad input the core can report, and their SQLSTATEs (SPEC §8).
+// error_kind.hpp — the kinds of bad input the core can report, and their SQLSTATEs
+// (the ones README "Counters" documents).
 // Layer: core (pure C++17, no PostgreSQL headers). The glue maps a kind to ereport.
 #pragma once
 
@@ -17,7 +18,7 @@ enum class ErrorKind {
     FeatureNotSupported, // 0A000
 };
 
-// The five-character SQLSTATE of a kind, as SPEC §8 fixes it.
+// The five-character SQLSTATE of a kind, as the README documents it (callers match on it).
 const char *sqlstate_of(ErrorKind kind);
 
 }  // namespace denorm::core

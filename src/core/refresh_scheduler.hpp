@@ -1,8 +1,9 @@
 // refresh_scheduler.hpp — when a registered materialized view is due for a refresh
-// (SPEC §2): its pending batch starts refreshing at the first moment when
-// now >= last_change + debounce or now >= first_change + max_delay, but not before
-// the backoff after failures allows; and in which order views refresh (a view
-// after the views it reads). Time is passed in (microseconds), never read.
+// (README "Materialized views, refreshed in the background", Debounce): its pending
+// batch starts refreshing at the first moment when now >= last_change + debounce or
+// now >= first_change + max_delay, but not before the backoff after failures allows;
+// and in which order views refresh (a view after the views it reads). Time is passed
+// in (microseconds), never read.
 // Layer: core (pure C++17).
 #pragma once
 

@@ -1,9 +1,10 @@
 // column_rename.cpp — what a definition's stored expressions need when a column they
-// use is renamed (SPEC §7: renaming keeps everything working under the new names):
-// the column names an expression refers to, and the expression with one column name
-// replaced. Expressions are stored deparsed, unqualified (expression.cpp); the
-// replacement works on the SQL scanner's tokens, so a string constant, a function or a
-// type of the same name is left alone. Layer: pg glue. Regime: PostgreSQL.
+// use is renamed (README "Living with the schema": renaming keeps everything working
+// under the new names): the column names an expression refers to, and the expression
+// with one column name replaced. Expressions are stored deparsed, unqualified
+// (expression.cpp); the replacement works on the SQL scanner's tokens, so a string
+// constant, a function or a type of the same name is left alone. Layer: pg glue.
+// Regime: PostgreSQL.
 extern "C" {
 #include "postgres.h"
 #include "catalog/pg_type.h"

@@ -1,5 +1,6 @@
 // errors.hpp — the C++/PostgreSQL error boundary. Layer: pg glue.
-// copy_problem()/raise_if() turn a core Problem into ereport(ERROR) with SPEC §8's SQLSTATE.
+// copy_problem()/raise_if() turn a core Problem into ereport(ERROR) with its kind's
+// SQLSTATE (core/error_kind.hpp).
 // guarded() runs an entry point's body, catching C++ exceptions; it reports them
 // with ereport only after the catch handler has closed.
 #pragma once

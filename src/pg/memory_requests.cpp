@@ -1,5 +1,6 @@
 // memory_requests.cpp — see memory_requests.hpp. Layer: pg glue. Regime: PostgreSQL.
-// The commit callback only takes spinlocks: it must not fail (research F18).
+// The commit callback only takes spinlocks: it must not fail (an ERROR after the commit
+// record is written becomes a PANIC).
 #include "pg/memory_requests.hpp"
 
 extern "C" {

@@ -24,7 +24,8 @@ void set_latch_of(int procno)
         SetLatch(&ProcGlobal->allProcs[procno].procLatch);
 }
 
-// Commit callbacks must not fail: only SetLatch here (research F18).
+// Commit callbacks must not fail (an ERROR after the commit record is written becomes a
+// PANIC): only SetLatch here.
 void on_xact(XactEvent event, void *)
 {
     if (event == XACT_EVENT_COMMIT) {

@@ -1,8 +1,8 @@
 # 011_counter_target_row_race.pl — a target row inserted while another session has
 # uncommitted source rows for its key (no foreign key in between) must still end at
-# the recount once both commit, whichever of the two came first (SPEC section 1:
-# "a target row inserted after its source rows already exist ... starts with the right
-# value", in any number of concurrent sessions).
+# the recount once both commit, whichever of the two came first (README "Counters": a
+# target row inserted after its source rows "starts at the right value, not the column
+# default", in any number of concurrent sessions).
 # Layer: TAP with two interactive psql sessions; whether one of them waits for the other
 # is left to the implementation, only the committed result is checked.
 use strict;
@@ -73,7 +73,7 @@ my $check = q{SELECT p.n_items || ' stored, ' || (SELECT count(*) FROM item i WH
     is(run_sql($a, 'COMMIT;'), '', 'child of 9 committed');
     is(wait_done($b, $insert), '', 'parent 9 inserted');
     TODO: {
-        # Known limitation (README, "Choices where the SPEC is silent"): without a foreign key
+        # Known limitation (README "Counters", "Choices and limits"): without a foreign key
         # from source to target, neither side can see the other's uncommitted row.
         local $TODO = 'target row inserted concurrently with uncommitted source rows (no foreign key)';
         is($node->safe_psql('postgres', sprintf($check, 9)), '1 stored, 1 recount',
@@ -91,7 +91,7 @@ my $check = q{SELECT p.n_items || ' stored, ' || (SELECT count(*) FROM item i WH
     is(run_sql($b, 'COMMIT;'), '', 'parent 10 committed');
     is(wait_done($a, $insert), '', 'child of 10 inserted');
     TODO: {
-        # Known limitation (README, "Choices where the SPEC is silent"): without a foreign key
+        # Known limitation (README "Counters", "Choices and limits"): without a foreign key
         # from source to target, neither side can see the other's uncommitted row.
         local $TODO = 'target row inserted concurrently with uncommitted source rows (no foreign key)';
         is($node->safe_psql('postgres', sprintf($check, 10)), '1 stored, 1 recount',

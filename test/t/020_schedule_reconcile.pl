@@ -1,7 +1,8 @@
-# schedule_reconcile() with pg_cron (SPEC §3): in the cron database it creates a
-# cron.job running reconcile; in another database it refuses with 55000 and a HINT
-# whose cron.schedule_in_database(...) call, run in the cron database, schedules it
-# there. Checks the cron.job rows, not a run (pg_cron 1.4 schedules by the minute).
+# schedule_reconcile() with pg_cron (README "Reconciliation: find and fix drift"): in
+# the cron database it creates a cron.job running reconcile; in another database it
+# refuses with 55000 and a HINT whose cron.schedule_in_database(...) call, run in the
+# cron database, schedules it there. Checks the cron.job rows, not a run (pg_cron 1.4
+# schedules by the minute).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;

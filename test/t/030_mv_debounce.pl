@@ -1,9 +1,10 @@
 # 030_mv_debounce.pl — registered materialized views refreshed by the background worker
-# (SPEC §2): a burst of commits is coalesced into few refreshes and the view ends equal
-# to its query; a rolled-back transaction requests nothing; request_refresh() and
-# refresh_now() work; max_delay bounds the wait under a steady stream of changes;
-# CONCURRENTLY is used exactly when the view has a usable unique index (otherwise
-# register_mv() warns); bad input to register_mv() is refused with the SPEC's SQLSTATEs.
+# (README "Materialized views, refreshed in the background"): a burst of commits is
+# coalesced into few refreshes and the view ends equal to its query; a rolled-back
+# transaction requests nothing; request_refresh() and refresh_now() work; max_delay
+# bounds the wait under a steady stream of changes; CONCURRENTLY is used exactly when
+# the view has a usable unique index (otherwise register_mv() warns); bad input to
+# register_mv() is refused with the SQLSTATEs the README lists.
 # Layer: TAP (PostgreSQL::Test::Cluster, TEMP_CONFIG preloads denorm, so the worker runs).
 # Every wait is a poll; refresh counts are only bounded from above, never timed.
 use strict;
@@ -69,7 +70,7 @@ is($node->safe_psql('postgres', q{SELECT debounce = '1 second' AND max_delay = '
                                     FROM denorm.mv_status WHERE mv = 'region_totals'::regclass}),
    't', 'mv_status shows the registration with its debounce and max_delay');
 
-# ---------------------------------------------------------------- bad input (SPEC §8)
+# ---------------------------------------------------------------- bad input: documented SQLSTATEs
 $node->safe_psql('postgres', q{
 CREATE MATERIALIZED VIEW spare AS SELECT id FROM sale;
 CREATE VIEW plain_view AS SELECT id FROM sale;
@@ -179,8 +180,9 @@ is($node->safe_psql('postgres', q{SELECT last_status, last_refresh_at IS NOT NUL
    'completed|t', 'mv_status shows the last refresh');
 
 # ---------------------------------------------------------------- CONCURRENTLY or not
-# Without a unique index, or with only a partial one (not usable for CONCURRENTLY,
-# research F13), the refresh is plain and register_mv warns that it blocks readers.
+# Without a unique index, or with only a partial one (CONCURRENTLY needs a unique index
+# on plain columns without WHERE), the refresh is plain and register_mv warns that it
+# blocks readers.
 $node->safe_psql('postgres', q{
 CREATE MATERIALIZED VIEW sale_top AS SELECT region, max(amount) AS top FROM sale GROUP BY region;
 CREATE VIEW sale_top_query AS SELECT region, max(amount) AS top FROM sale GROUP BY region;

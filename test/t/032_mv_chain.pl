@@ -1,7 +1,8 @@
-# 032_mv_chain.pl — registered views that read other registered views (SPEC §2): with
-# depends_on NULL their sources are found through the views they read, a change of the
-# base table refreshes the chain in order (customer_totals, then top_customers, then
-# top_count, which reads top_customers through a plain view), and each ends equal to a
+# 032_mv_chain.pl — registered views that read other registered views (README
+# "Materialized views, refreshed in the background", Change capture): with depends_on
+# NULL their sources are found through the views they read, a change of the base table
+# refreshes the chain in order (customer_totals, then top_customers, then top_count,
+# which reads top_customers through a plain view), and each ends equal to a
 # recomputation from the base table. A refresh of the first view alone (refresh_now
 # after a change no trigger saw) counts as a change of the views that read it.
 # Layer: TAP (PostgreSQL::Test::Cluster, TEMP_CONFIG preloads denorm, so the worker runs).

@@ -1,6 +1,6 @@
 # 033_mv_worker_crash.pl — the refresh worker dies and comes back, and no requested
-# refresh is lost (SPEC §2 "If a worker dies it is restarted", "Requests survive a server
-# crash"; research/RELIABILITY.md 1.3, F16):
+# refresh is lost (README "The worker": the launcher restarts a worker that dies, and
+# requests survive a crash):
 #   SIGTERM while idle with a request pending, and another request made while it is down;
 #   SIGTERM in the middle of a refresh (its batch must be refreshed again);
 #   SIGKILL in the middle of a refresh, another view pending -> postmaster crash-restart;

@@ -1,6 +1,6 @@
 # 034_mv_databases.pl — one launcher, one refresh worker per database that has the
-# extension, none elsewhere (SPEC §2 "Worker"): a database gets its worker within a few
-# seconds of CREATE EXTENSION, each worker refreshes its own database's views,
+# extension, none elsewhere (README "The worker"): a database gets its worker within a
+# few seconds of CREATE EXTENSION, each worker refreshes its own database's views,
 # denorm.databases (reloaded) restricts the set of databases served, run_pending() does
 # the work in a database without a worker, and DROP EXTENSION ends its worker.
 # Layer: TAP (PostgreSQL::Test::Cluster, TEMP_CONFIG preloads denorm).

@@ -1,4 +1,5 @@
-# 040_deferred_fold.pl — deferred counters folded by the background worker (SPEC §1.3):
+# 040_deferred_fold.pl — deferred counters folded by the background worker (README
+# "Deferred counters for hot keys"):
 #   several connections write one hot key of a deferred count and sum at once; the worker
 #   folds their deltas without run_pending() and the columns end equal to a recount;
 #   a worker terminated (SIGTERM) or killed (SIGKILL -> crash restart) in the middle of a

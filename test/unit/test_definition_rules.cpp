@@ -1,5 +1,5 @@
 // GoogleTest for core definition rules: names, aggregates, key lists, column
-// types and family sharing, each mapped to SPEC §8's SQLSTATE.
+// types and family sharing, each mapped to the SQLSTATE README "Counters" documents.
 #include <gtest/gtest.h>
 
 #include <string>

@@ -1,6 +1,7 @@
-// GoogleTest for core::refresh_scheduler: the debounce rule of SPEC §2 (quiet time
-// after the last change, bounded by max_delay), backoff after failures, the sleep
-// computation and the order of dependent views. Time is passed in.
+// GoogleTest for core::refresh_scheduler: the debounce rule (quiet time after the last
+// change, bounded by max_delay; README "Materialized views, refreshed in the
+// background"), backoff after failures, the sleep computation and the order of
+// dependent views. Time is passed in.
 #include <gtest/gtest.h>
 
 #include "core/refresh_scheduler.hpp"
