@@ -2,7 +2,7 @@
 # demo-stop.sh — `make demo-stop`: stop the cluster started by scripts/demo.sh and remove
 # its directory ($DENORM_DEMO_DIR, default /tmp/denorm-demo). Safe to run when no demo runs.
 set -uo pipefail
-PG_BINDIR=/usr/lib/postgresql/15/bin
+PG_BINDIR=${PG_BINDIR:-$("${PG_CONFIG:-pg_config}" --bindir 2>/dev/null)}
 DEMO_DIR=${DENORM_DEMO_DIR:-/tmp/denorm-demo}
 SUDO=()
 if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi

@@ -8,8 +8,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-PG_BINDIR=/usr/lib/postgresql/15/bin
-PG_CONFIG=${PG_CONFIG:-$PG_BINDIR/pg_config}
+PG_CONFIG=${PG_CONFIG:-pg_config}
 DEMO_DIR=${DENORM_DEMO_DIR:-/tmp/denorm-demo}
 DB=denorm_demo
 SUDO=()
@@ -17,6 +16,8 @@ if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
 as_pg() { "${SUDO[@]}" runuser -u postgres -- "$@"; }
 
 "$ROOT/scripts/setup.sh"
+PG_BINDIR=$("$PG_CONFIG" --bindir)   # the server pg_config names (PG_CONFIG=... to choose)
+export PG_BINDIR
 echo "== build and install"
 make -s -j"$(nproc 2>/dev/null || echo 2)" PG_CONFIG="$PG_CONFIG"
 "${SUDO[@]}" make -s install PG_CONFIG="$PG_CONFIG"

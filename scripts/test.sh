@@ -20,9 +20,14 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-PG_BINDIR=/usr/lib/postgresql/15/bin
-PG_CONFIG=${PG_CONFIG:-$PG_BINDIR/pg_config}
-PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
+# The server to build and test against is the one pg_config names (PG_CONFIG=... to
+# choose another); its programs and PGXS's test drivers are found from it.
+PG_CONFIG=${PG_CONFIG:-pg_config}
+if ! command -v "$PG_CONFIG" >/dev/null 2>&1 && [[ ${DENORM_SKIP_SETUP:-0} != 1 ]]; then
+    "$ROOT/scripts/setup.sh" || true   # pg_config comes with postgresql-server-dev
+fi
+PG_BINDIR=$("$PG_CONFIG" --bindir)
+PGXS_DIR=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/../.." && pwd)
 PG_REGRESS=$PGXS_DIR/src/test/regress/pg_regress
 PG_ISO_REGRESS=$PGXS_DIR/src/test/isolation/pg_isolation_regress
 PG_PERL_LIB=$PGXS_DIR/src/test/perl

@@ -1,9 +1,9 @@
--- denorm 0.1 install script: the counter catalog, its API and internal helpers.
--- Every name is schema-qualified; functions that run SQL pin search_path.
+-- denorm install script (src/sql/install, one part per subsystem, concatenated in name order): the
+-- schema and its guard. Every name is schema-qualified; functions that run SQL pin search_path.
 \echo Use "CREATE EXTENSION denorm" to load this file. \quit
 
 -- Refuse a pre-created "denorm" schema: its owner could capture our calls
--- (research/RELIABILITY.md §3). CREATE EXTENSION made it just now only if it is
+-- (README "Security"). CREATE EXTENSION made it just now only if it is
 -- empty and owned by a superuser.
 DO $guard$
 DECLARE nsp pg_catalog.oid := pg_catalog.to_regnamespace('denorm')::pg_catalog.oid;

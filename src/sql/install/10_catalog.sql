@@ -30,7 +30,7 @@ SELECT name, kind, target, target_columns, source, source_key, target_key, value
   FROM denorm._definitions;
 GRANT SELECT ON denorm.counters TO PUBLIC;
 
--- Deferred counters (SPEC §1.3): writers append their statement's net change per key
+-- Deferred counters (README "Deferred counters for hot keys"): writers append their statement's net change per key
 -- here instead of updating the target row (no lock on a hot row); the worker or
 -- run_pending() folds them into the target. The counter's value is the target column
 -- plus its pending deltas, and every recount (init, backfill, TRUNCATE, reconcile)

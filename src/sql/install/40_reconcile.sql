@@ -1,5 +1,5 @@
 -------------------------------------------------------------------------------
--- Reconciliation (SPEC §3).
+-- Reconciliation (README "Reconciliation: find and fix drift").
 -------------------------------------------------------------------------------
 CREATE SEQUENCE denorm.reconcile_run_id_seq;
 CREATE TABLE denorm.reconcile_log (

@@ -1,5 +1,5 @@
 -------------------------------------------------------------------------------
--- Deferred counters: folding pending deltas, reading exact values (SPEC §1.3).
+-- Deferred counters: folding pending deltas, reading exact values.
 -------------------------------------------------------------------------------
 -- "t.a = (p.key[1])::int AND ..." : target row alias t against pending key alias p.
 CREATE FUNCTION denorm._pending_match(d denorm._definitions, t text, p text) RETURNS text

@@ -2,7 +2,7 @@
 -- Living with DDL: new partitions of a source get the statement triggers;
 -- dropping a source or target table drops its definitions.
 -------------------------------------------------------------------------------
--- Column renames (SPEC §7): the column names an expression refers to, and the
+-- Column renames (README "Living with the schema"): the column names an expression refers to, and the
 -- expression with one column renamed (src/pg/column_rename.cpp).
 CREATE FUNCTION denorm._column_refs(expr text) RETURNS text[]
     LANGUAGE c STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'denorm_column_refs';

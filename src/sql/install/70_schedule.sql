@@ -1,5 +1,5 @@
 -------------------------------------------------------------------------------
--- Scheduling through pg_cron (SPEC §3).
+-- Scheduling through pg_cron (README "Reconciliation: find and fix drift").
 -------------------------------------------------------------------------------
 CREATE FUNCTION denorm.schedule_reconcile(schedule text DEFAULT '0 3 * * *', name text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

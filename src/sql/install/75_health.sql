@@ -1,5 +1,5 @@
 -------------------------------------------------------------------------------
--- Health and advice (SPEC §6).
+-- Health and advice (README "Health and advice").
 -------------------------------------------------------------------------------
 -- The triggers a counter needs, with their state: on the source (and each partition)
 -- and on the target. enabled is 'O' when they fire in normal operation.

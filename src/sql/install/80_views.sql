@@ -1,5 +1,5 @@
 -------------------------------------------------------------------------------
--- Materialized views refreshed with debounce (SPEC §2).
+-- Materialized views refreshed with debounce (README "Materialized views, refreshed in the background").
 -------------------------------------------------------------------------------
 CREATE TABLE denorm._mv_registry (
     mv                   regclass PRIMARY KEY,

@@ -1,5 +1,5 @@
 -------------------------------------------------------------------------------
--- Bulk loads: suspend and resume the counters fed by a source (SPEC §1.4).
+-- Bulk loads: suspend and resume the counters fed by a source (README "Bulk loads: suspend and resume").
 -------------------------------------------------------------------------------
 CREATE FUNCTION denorm._set_suspended(source regclass, suspended boolean) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

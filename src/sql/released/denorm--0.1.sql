@@ -1,9 +1,10 @@
--- denorm 0.1 install script: the counter catalog, its API and internal helpers.
+-- denorm 0.1 install script, as released (0.1 -> 0.2: src/sql/updates): the counter
+-- catalog, its API and internal helpers.
 -- Every name is schema-qualified; functions that run SQL pin search_path.
 \echo Use "CREATE EXTENSION denorm" to load this file. \quit
 
 -- Refuse a pre-created "denorm" schema: its owner could capture our calls
--- (research/RELIABILITY.md §3). CREATE EXTENSION made it just now only if it is
+-- (README "Security"). CREATE EXTENSION made it just now only if it is
 -- empty and owned by a superuser.
 DO $guard$
 DECLARE nsp pg_catalog.oid := pg_catalog.to_regnamespace('denorm')::pg_catalog.oid;
@@ -54,7 +55,7 @@ SELECT name, kind, target, target_columns, source, source_key, target_key, value
   FROM denorm._definitions;
 GRANT SELECT ON denorm.counters TO PUBLIC;
 
--- Deferred counters (SPEC §1.3): writers append their statement's net change per key
+-- Deferred counters (README "Deferred counters for hot keys"): writers append their statement's net change per key
 -- here instead of updating the target row (no lock on a hot row); the worker or
 -- run_pending() folds them into the target. The counter's value is the target column
 -- plus its pending deltas, and every recount (init, backfill, TRUNCATE, reconcile)
@@ -555,7 +556,7 @@ BEGIN
     -- Lock the target rows first, then recompute in new statements: a single
     -- UPDATE ... FROM (aggregate) would wait for a concurrent writer's row lock and
     -- then write a total from its older snapshot, losing that write
-    -- (research/RELIABILITY.md F1).
+    -- (a lost update).
     EXECUTE pg_catalog.format('SELECT 1 FROM %s t ORDER BY %s FOR UPDATE', target,
         denorm._lock_order('t', e.keycols));
     EXECUTE pg_catalog.format(
@@ -570,7 +571,7 @@ BEGIN
 END $$;
 
 -------------------------------------------------------------------------------
--- Reconciliation (SPEC §3).
+-- Reconciliation (README "Reconciliation: find and fix drift").
 -------------------------------------------------------------------------------
 CREATE SEQUENCE denorm.reconcile_run_id_seq;
 CREATE TABLE denorm.reconcile_log (
@@ -1045,7 +1046,7 @@ BEGIN
 END $$;
 
 -------------------------------------------------------------------------------
--- Deferred counters: folding pending deltas, reading exact values (SPEC §1.3).
+-- Deferred counters: folding pending deltas, reading exact values.
 -------------------------------------------------------------------------------
 -- "t.a = (p.key[1])::int AND ..." : target row alias t against pending key alias p.
 CREATE FUNCTION denorm._pending_match(d denorm._definitions, t text, p text) RETURNS text
@@ -1257,7 +1258,7 @@ CREATE FUNCTION denorm.drop_counter(name text, if_exists boolean DEFAULT false) 
 -- Living with DDL: new partitions of a source get the statement triggers;
 -- dropping a source or target table drops its definitions.
 -------------------------------------------------------------------------------
--- Column renames (SPEC §7): the column names an expression refers to, and the
+-- Column renames (README "Living with the schema"): the column names an expression refers to, and the
 -- expression with one column renamed (src/pg/column_rename.cpp).
 CREATE FUNCTION denorm._column_refs(expr text) RETURNS text[]
     LANGUAGE c STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'denorm_column_refs';
@@ -1432,7 +1433,7 @@ CREATE EVENT TRIGGER denorm_ddl_command_end ON ddl_command_end
 CREATE EVENT TRIGGER denorm_sql_drop ON sql_drop EXECUTE FUNCTION denorm._on_sql_drop();
 
 -------------------------------------------------------------------------------
--- Scheduling through pg_cron (SPEC §3).
+-- Scheduling through pg_cron (README "Reconciliation: find and fix drift").
 -------------------------------------------------------------------------------
 CREATE FUNCTION denorm.schedule_reconcile(schedule text DEFAULT '0 3 * * *', name text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -1465,7 +1466,7 @@ BEGIN
 END $$;
 
 -------------------------------------------------------------------------------
--- Health and advice (SPEC §6).
+-- Health and advice (README "Health and advice").
 -------------------------------------------------------------------------------
 -- The triggers a counter needs, with their state: on the source (and each partition)
 -- and on the target. enabled is 'O' when they fire in normal operation.
@@ -1671,7 +1672,7 @@ BEGIN
 END $$;
 
 -------------------------------------------------------------------------------
--- Materialized views refreshed with debounce (SPEC §2).
+-- Materialized views refreshed with debounce (README "Materialized views, refreshed in the background").
 -------------------------------------------------------------------------------
 CREATE TABLE denorm._mv_registry (
     mv                   regclass PRIMARY KEY,
@@ -1971,7 +1972,7 @@ REVOKE ALL ON FUNCTION denorm._wake_launcher() FROM PUBLIC;
 SELECT denorm._wake_launcher();
 
 -------------------------------------------------------------------------------
--- Bulk loads: suspend and resume the counters fed by a source (SPEC §1.4).
+-- Bulk loads: suspend and resume the counters fed by a source (README "Bulk loads: suspend and resume").
 -------------------------------------------------------------------------------
 CREATE FUNCTION denorm._set_suspended(source regclass, suspended boolean) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
