@@ -85,31 +85,45 @@ void clear_worker_latch(int, Datum arg)
     SpinLockRelease(&state->mutex);
 }
 
+// One transaction of a pass: a fresh snapshot, SPI connected, `activity` shown in
+// pg_stat_activity, committed at the end. An error propagates to the caller (which
+// aborts the transaction); what the body keeps beyond it goes into `pass`, the pass's
+// memory context, which is current again afterwards.
+template <typename Body>
+void in_transaction(const char *activity, Body &&body)
+{
+    MemoryContext pass = CurrentMemoryContext;
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    SPI_connect();
+    pgstat_report_activity(STATE_RUNNING, activity);
+    body(pass);
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    MemoryContextSwitchTo(pass);
+}
+
 // Folds the deferred counters in a transaction of its own; an error is logged and
 // the fold is tried again next time. Returns whether there are deferred counters.
 bool fold_deferred()
 {
     volatile bool any = false;
-    MemoryContext cxt = CurrentMemoryContext;
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
+    MemoryContext pass = CurrentMemoryContext;
     PG_TRY();
     {
-        PushActiveSnapshot(GetTransactionSnapshot());
-        SPI_connect();
-        pgstat_report_activity(STATE_RUNNING, "denorm: folding deferred counters");
-        if (SPI_execute("SELECT denorm._fold_all()", false, 0) == SPI_OK_SELECT && SPI_processed == 1) {
-            bool isnull;
-            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-            any = !isnull;
-        }
-        SPI_finish();
-        PopActiveSnapshot();
-        CommitTransactionCommand();
+        in_transaction("denorm: folding deferred counters", [&](MemoryContext) {
+            if (SPI_execute("SELECT denorm._fold_all()", false, 0) == SPI_OK_SELECT && SPI_processed == 1) {
+                bool isnull;
+                SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+                any = !isnull;
+            }
+        });
     }
     PG_CATCH();
     {
-        MemoryContextSwitchTo(cxt);
+        MemoryContextSwitchTo(pass);
         EmitErrorReport();
         FlushErrorState();
         AbortCurrentTransaction();
@@ -121,7 +135,7 @@ bool fold_deferred()
 
 // One pass: the deferred counters when their fold is due, then the due views, each
 // refreshed in its own transaction so that a failure stays with its view. Returns how
-// long to sleep.
+// long to sleep. Runs in the pass's memory context, reset before the next pass.
 long run_once(TimestampTz *last_prune, TimestampTz *last_fold)
 {
     core::Micros sleep = static_cast<core::Micros>(guc_naptime_ms) * 1000;
@@ -136,52 +150,35 @@ long run_once(TimestampTz *last_prune, TimestampTz *last_fold)
         sleep = std::min(sleep, fold_every - since_fold);
     }
 
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    SPI_connect();
-    pgstat_report_activity(STATE_RUNNING, "denorm: looking for due refreshes");
-    flush_memory_requests();
-    int n;
-    bool pending;
-    Oid *due = due_views(&n, sleep, &sleep, &pending);
-    Oid *list = static_cast<Oid *>(MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * (n + 1)));
-    memcpy(list, due, sizeof(Oid) * n);
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+    int n = 0;
+    bool pending = false;
+    Oid *list = nullptr;
+    in_transaction("denorm: looking for due refreshes", [&](MemoryContext pass) {
+        flush_memory_requests();
+        Oid *due = due_views(&n, sleep, &sleep, &pending);
+        list = static_cast<Oid *>(MemoryContextAlloc(pass, sizeof(Oid) * (n + 1)));
+        memcpy(list, due, sizeof(Oid) * n);
+    });
 
     for (int i = 0; i < n; i++) {
         CHECK_FOR_INTERRUPTS();
-        SetCurrentStatementStartTimestamp();
-        StartTransactionCommand();
-        PushActiveSnapshot(GetTransactionSnapshot());
-        SPI_connect();
-        pgstat_report_activity(STATE_RUNNING, "denorm: refreshing a materialized view");
-        refresh_one(list[i], nullptr);  // a failed refresh is logged and backed off inside
-        SPI_finish();
-        PopActiveSnapshot();
-        CommitTransactionCommand();
+        in_transaction("denorm: refreshing a materialized view", [&](MemoryContext) {
+            refresh_one(list[i], nullptr);  // a failed refresh is logged and backed off inside
+        });
         sleep = 0;  // a refresh may make a dependent view due: look again at once
     }
-    pfree(list);
     set_worker_busy(MyDatabaseId, pending);
 
     TimestampTz now = GetCurrentTimestamp();
     if (TimestampDifferenceExceeds(*last_prune, now, kPruneEverySeconds * 1000)) {
         *last_prune = now;
-        SetCurrentStatementStartTimestamp();
-        StartTransactionCommand();
-        PushActiveSnapshot(GetTransactionSnapshot());
-        SPI_connect();
-        Oid types[1] = {INT4OID};
-        Datum values[1] = {Int32GetDatum(guc_log_retention_s)};
-        SPI_execute_with_args("DELETE FROM denorm.refresh_log WHERE finished_at < "
-                              "pg_catalog.now() - pg_catalog.make_interval(secs => $1)",
-                              1, types, values, nullptr, false, 0);
-        SPI_finish();
-        PopActiveSnapshot();
-        CommitTransactionCommand();
+        in_transaction("denorm: pruning refresh_log", [&](MemoryContext) {
+            Oid types[1] = {INT4OID};
+            Datum values[1] = {Int32GetDatum(guc_log_retention_s)};
+            SPI_execute_with_args("DELETE FROM denorm.refresh_log WHERE finished_at < "
+                                  "pg_catalog.now() - pg_catalog.make_interval(secs => $1)",
+                                  1, types, values, nullptr, false, 0);
+        });
     }
     pgstat_report_stat(false);  // so autovacuum learns about the request rows deleted here
     pgstat_report_activity(STATE_IDLE, nullptr);
@@ -414,6 +411,9 @@ extern "C" void denorm_database_main(Datum arg)
 
     TimestampTz last_prune = 0;
     TimestampTz last_fold = 0;
+    // What a pass allocates outside its transactions lives here, freed before the next
+    // pass, whether the pass ended normally or in an error.
+    MemoryContext pass_context = AllocSetContextCreate(TopMemoryContext, "denorm worker pass", ALLOCSET_DEFAULT_SIZES);
     for (;;) {
         CHECK_FOR_INTERRUPTS();
         if (ConfigReloadPending) {
@@ -428,14 +428,15 @@ extern "C" void denorm_database_main(Datum arg)
         // ALTER EXTENSION denorm UPDATE) is logged and tried again later; exiting
         // instead would have the launcher restart this worker in a tight loop.
         volatile long sleep_ms = 0;
-        MemoryContext loop_context = CurrentMemoryContext;
+        MemoryContextSwitchTo(pass_context);  // (a committed transaction leaves TopMemoryContext current)
+        MemoryContextReset(pass_context);
         PG_TRY();
         {
             sleep_ms = run_once(&last_prune, &last_fold);
         }
         PG_CATCH();
         {
-            MemoryContextSwitchTo(loop_context);
+            MemoryContextSwitchTo(pass_context);
             EmitErrorReport();
             FlushErrorState();
             AbortCurrentTransaction();
