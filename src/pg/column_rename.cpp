@@ -20,6 +20,8 @@ extern "C" {
 #include "utils/builtins.h"
 }
 
+#include "pg/errors.hpp"
+
 #include <cctype>
 
 namespace {
@@ -94,13 +96,8 @@ List *tokens_of(const char *sql)
 
 }  // namespace
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_column_refs);
-PG_FUNCTION_INFO_V1(denorm_rename_column_in);
-}
-
 // _column_refs(expr text) -> text[]: the column names the expression refers to.
-extern "C" Datum denorm_column_refs(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_column_refs)
 {
     char *sql = psprintf("SELECT %s", text_to_cstring(PG_GETARG_TEXT_PP(0)));
     List *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
@@ -119,7 +116,7 @@ extern "C" Datum denorm_column_refs(PG_FUNCTION_ARGS)
 // _rename_column_in(expr text, old_name text, new_name text) -> text: the expression
 // with every reference to column old_name spelled new_name. A name right after '.' or
 // '::', or right before '(' or '.', is not a column reference and stays.
-extern "C" Datum denorm_rename_column_in(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_rename_column_in)
 {
     char *source = text_to_cstring(PG_GETARG_TEXT_PP(0));
     char *old_name = text_to_cstring(PG_GETARG_TEXT_PP(1));

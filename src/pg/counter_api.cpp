@@ -82,16 +82,9 @@ void collect_arguments(FunctionCallInfo fcinfo, int nargs, Datum *values, char *
 
 }  // namespace
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_create_latest);
-PG_FUNCTION_INFO_V1(denorm_create_counter);
-PG_FUNCTION_INFO_V1(denorm_drop_counter);
-PG_FUNCTION_INFO_V1(denorm_invalidate);
-}
-
 // create_counter(name, target, target_column, source, source_key, target_key, aggregate,
 //                value, filter, create_missing, touch, deferred, backfill)
-extern "C" Datum denorm_create_counter(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_create_counter)
 {
     constexpr int nargs = 13;
     static const char *const required[] = {"name", "target", "target_column", "source", "source_key", nullptr,
@@ -118,7 +111,7 @@ extern "C" Datum denorm_create_counter(PG_FUNCTION_ARGS)
 
 // create_latest(name, target, target_columns, source, source_key, source_values, order_by,
 //               target_key, filter, create_missing, touch, backfill)
-extern "C" Datum denorm_create_latest(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_create_latest)
 {
     constexpr int nargs = 12;
     static const char *const required[] = {"name", "target", "target_columns", "source", "source_key", "source_values",
@@ -149,7 +142,7 @@ extern "C" Datum denorm_create_latest(PG_FUNCTION_ARGS)
 }
 
 // drop_counter(name, if_exists)
-extern "C" Datum denorm_drop_counter(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_drop_counter)
 {
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("name and if_exists must not be NULL")));
@@ -173,20 +166,16 @@ extern "C" Datum denorm_drop_counter(PG_FUNCTION_ARGS)
 
 // _invalidate(rel): every backend drops its cached definitions of rel (at commit;
 // this backend at the next command).
-extern "C" Datum denorm_invalidate(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_invalidate)
 {
     CacheInvalidateRelcacheByRelid(PG_GETARG_OID(0));
     PG_RETURN_VOID();
 }
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_counter_value);
-}
-
 // counter_value(name, VARIADIC key): the caller must be allowed to read the counter's
 // target (the value is what its column holds once folded); the value is then read
 // by denorm._counter_value as the target's owner, pending deltas included.
-extern "C" Datum denorm_counter_value(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_counter_value)
 {
     if (PG_ARGISNULL(0))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("name must not be NULL")));

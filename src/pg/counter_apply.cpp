@@ -15,6 +15,7 @@ extern "C" {
 #include <new>
 #include <string>
 
+#include "pg/errors.hpp"
 #include "pg/key_encoding.hpp"
 #include "pg/privileges.hpp"
 
@@ -104,13 +105,7 @@ bool apply_one(CounterDef *def, const Accum *acc)
 void apply_batch(Batch *batch)
 {
     // Called from the ExecutorFinish hook too: no C++ exception may leave here.
-    bool failed = false;
-    try {
-        collect_in_global_order(batch);
-    } catch (const std::bad_alloc &) {
-        failed = true;
-    }
-    if (failed) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+    guarded([batch] { collect_in_global_order(batch); });
     core::ApplyOrder<Accum> *order = batch->order;
     if (order->size() == 0) return;
 

@@ -15,14 +15,11 @@ extern "C" {
 
 #include "pg/catalog.hpp"
 #include "pg/privileges.hpp"
+#include "pg/errors.hpp"
 
 using namespace denorm::pg;
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_counter_init_trigger);
-}
-
-extern "C" Datum denorm_counter_init_trigger(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_counter_init_trigger)
 {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),

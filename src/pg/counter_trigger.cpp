@@ -168,12 +168,6 @@ TriggerData *trigger_data(FunctionCallInfo fcinfo, const char *name)
 
 using namespace denorm::pg;
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_counter_stmt_trigger);
-PG_FUNCTION_INFO_V1(denorm_counter_row_trigger);
-PG_FUNCTION_INFO_V1(denorm_counter_truncate_trigger);
-}
-
 namespace {
 Datum counter_stmt_trigger(FunctionCallInfo fcinfo)
 {
@@ -256,20 +250,19 @@ Datum counter_row_trigger(FunctionCallInfo fcinfo)
 }
 }  // namespace
 
-extern "C" Datum denorm_counter_row_trigger(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_counter_row_trigger)
 {
-    return guarded([fcinfo] { return counter_row_trigger(fcinfo); });
+    return counter_row_trigger(fcinfo);
 }
 
-extern "C" Datum denorm_counter_stmt_trigger(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_counter_stmt_trigger)
 {
-    // The delta maps may throw bad_alloc; guarded() turns it into an ERROR.
-    return guarded([fcinfo] { return counter_stmt_trigger(fcinfo); });
+    return counter_stmt_trigger(fcinfo);  // (the delta maps may throw bad_alloc)
 }
 
 // TRUNCATE fires no row triggers: recompute every target column fed by this source
 // (other definitions may add into the same column, so it is not simply zeroed).
-extern "C" Datum denorm_counter_truncate_trigger(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_counter_truncate_trigger)
 {
     TriggerData *td = trigger_data(fcinfo, "denorm._counter_truncate_trigger()");
     Oid root = partition_root(RelationGetRelid(td->tg_relation));

@@ -24,6 +24,7 @@ void raise_if(const PgProblem *problem)
 
 void raise_cxx_failure(const char *what)
 {
+    if (!what) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
     ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("denorm internal error: %s", what)));
     pg_unreachable();
 }

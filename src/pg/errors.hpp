@@ -11,7 +11,9 @@ extern "C" {
 }
 
 #include <exception>
+#include <new>
 #include <optional>
+#include <string>
 
 #include "core/definition_rules.hpp"
 
@@ -36,16 +38,23 @@ void raise_if(const PgProblem *problem);
 // CALLED ON NULL INPUT and say so, rather than STRICT and silently doing nothing.
 void require_arguments(FunctionCallInfo fcinfo, const char *const *required, int nargs);
 
-// Reports a C++ exception caught at the boundary (message copied out first).
+// Reports a C++ exception caught at the boundary (message copied out first);
+// nullptr: std::bad_alloc, reported as PostgreSQL reports running out of memory.
 [[noreturn]] void raise_cxx_failure(const char *what);
 
+// Runs body, which may throw C++ exceptions, and returns what it returns; an exception
+// becomes an ERROR raised after the catch handler has closed (so no C++ object is
+// alive when ereport longjmps). The one way C++ code is entered from PostgreSQL: every
+// SQL-callable function (DENORM_FUNCTION below) and every C++ section of the glue.
 template <typename Body>
-Datum guarded(Body &&body)
+auto guarded(Body &&body) -> decltype(body())
 {
     const char *failure = nullptr;
     char buffer[256];
     try {
         return body();
+    } catch (const std::bad_alloc &) {
+        failure = nullptr;
     } catch (const std::exception &e) {
         strlcpy(buffer, e.what(), sizeof buffer);
         failure = buffer;
@@ -55,4 +64,34 @@ Datum guarded(Body &&body)
     raise_cxx_failure(failure);
 }
 
+// Runs body, a C++ function returning std::string (statement text from the core), and
+// gives the text palloc'd in the current memory context. The copy is made inside
+// guarded() with an allocation that cannot raise an error, so no C++ object is alive
+// when PostgreSQL might.
+template <typename Body>
+char *guarded_string(Body &&body)
+{
+    return guarded([&] {
+        std::string text = body();
+        auto *copy = static_cast<char *>(palloc_extended(text.size() + 1, MCXT_ALLOC_NO_OOM));
+        if (!copy) throw std::bad_alloc();
+        memcpy(copy, text.c_str(), text.size() + 1);
+        return copy;
+    });
+}
+
 }  // namespace denorm::pg
+
+// Defines the SQL-callable function `name` (its PG_FUNCTION_INFO_V1 and extern "C"
+// symbol) with the body that follows, run under guarded():
+//     DENORM_FUNCTION(denorm_orderable) { ... PG_RETURN_BOOL(...); }
+#define DENORM_FUNCTION(name)                                                                    \
+    static Datum name##_body(FunctionCallInfo fcinfo);                                           \
+    extern "C" {                                                                                 \
+    PG_FUNCTION_INFO_V1(name);                                                                   \
+    }                                                                                            \
+    extern "C" Datum name(PG_FUNCTION_ARGS)                                                      \
+    {                                                                                            \
+        return denorm::pg::guarded([fcinfo] { return name##_body(fcinfo); });                    \
+    }                                                                                            \
+    static Datum name##_body(FunctionCallInfo fcinfo)

@@ -20,9 +20,11 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include "pg/callbacks.hpp"
 #include "pg/catalog.hpp"
 #include "pg/privileges.hpp"
 #include "pg/shared_state.hpp"
+#include "pg/errors.hpp"
 
 namespace denorm::pg {
 namespace {
@@ -47,7 +49,6 @@ int nbump = 0;
 Subtraction *to_subtract = nullptr;  // what a flush moved to the table
 int nsubtract = 0;
 bool rerequested_at_commit = false;
-bool callback_registered = false;
 
 // Both lists hold at most one entry per slot.
 void ensure_lists()
@@ -122,20 +123,14 @@ void on_xact(XactEvent event, void *)
         bump(st, GetCurrentTransactionStopTimestamp());
         subtract(st);
     }
-    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
-        event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT) {
+    if (transaction_ended(event)) {
         nbump = 0;
         nsubtract = 0;
         rerequested_at_commit = false;
     }
 }
 
-void register_callback()
-{
-    if (callback_registered) return;
-    RegisterXactCallback(on_xact, nullptr);
-    callback_registered = true;
-}
+void register_callback() { add_xact_callback(on_xact); }
 
 // The slot of (this database, mv), taken on first use; -1 when all are taken.
 int slot_of(SharedState *st, Oid mv)
@@ -275,14 +270,10 @@ void flush_memory_requests()
 
 using namespace denorm::pg;
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_memory_requests);
-}
-
 // _memory_requests() -> (mv regclass, first_request_at timestamptz, requests bigint):
 // this database's requests not yet moved to the table (for mv_status), for the views
 // the caller may see.
-extern "C" Datum denorm_memory_requests(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_memory_requests)
 {
     InitMaterializedSRF(fcinfo, 0);
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
@@ -300,10 +291,7 @@ extern "C" Datum denorm_memory_requests(PG_FUNCTION_ARGS)
 
 // _memory_created_at(): when the shared memory was created (NULL without it); the
 // install script records it, so a new database has nothing to re-request.
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_memory_created_at);
-}
-extern "C" Datum denorm_memory_created_at(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_memory_created_at)
 {
     SharedState *st = shared_state();
     if (!st) PG_RETURN_NULL();

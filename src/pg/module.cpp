@@ -18,6 +18,7 @@ void _PG_init(void);
 #include "pg/gucs.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/statement_batch.hpp"
+#include "pg/errors.hpp"
 
 namespace denorm::pg {
 
@@ -126,14 +127,10 @@ extern "C" void _PG_init(void)
     register_launcher();
 }
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_preloaded);
-}
-
 // _preloaded() -> boolean: whether denorm was loaded by shared_preload_libraries (its
 // shared memory exists only then). health() asks this instead of reading the setting,
 // which only superusers and pg_read_all_settings may see.
-extern "C" Datum denorm_preloaded(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_preloaded)
 {
     PG_RETURN_BOOL(denorm::pg::shared_state() != nullptr);
 }

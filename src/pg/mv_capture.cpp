@@ -21,10 +21,12 @@ extern "C" {
 }
 
 #include "core/refresh_scheduler.hpp"
+#include "pg/callbacks.hpp"
 #include "pg/catalog.hpp"
 #include "pg/memory_requests.hpp"
 #include "pg/privileges.hpp"
 #include "pg/shared_state.hpp"
+#include "pg/errors.hpp"
 
 namespace denorm::pg {
 namespace {
@@ -46,7 +48,6 @@ HTAB *views_by_source = nullptr;
 constexpr int kRememberedViews = 32;
 Oid requested[kRememberedViews];
 int nrequested = 0;
-bool callbacks_registered = false;
 
 void on_relcache(Datum, Oid relid)
 {
@@ -59,8 +60,7 @@ void on_relcache(Datum, Oid relid)
 
 void on_xact(XactEvent event, void *)
 {
-    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
-        event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+    if (transaction_ended(event))
         nrequested = 0;
 }
 
@@ -71,11 +71,9 @@ void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
 
 void register_callbacks()
 {
-    if (callbacks_registered) return;
-    CacheRegisterRelcacheCallback(on_relcache, (Datum) 0);
-    RegisterXactCallback(on_xact, nullptr);
-    RegisterSubXactCallback(on_subxact, nullptr);
-    callbacks_registered = true;
+    add_relcache_callback(on_relcache);
+    add_xact_callback(on_xact);
+    add_subxact_callback(on_subxact);
 }
 
 SourceViews *views_of(Oid relid)
@@ -167,22 +165,15 @@ void request_refresh_of(Oid *views, int n, bool in_memory)
 
 using namespace denorm::pg;
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_mv_capture_trigger);
-PG_FUNCTION_INFO_V1(denorm_request);
-PG_FUNCTION_INFO_V1(denorm_failure_backoff);
-PG_FUNCTION_INFO_V1(denorm_wake_launcher);
-}
-
 // _wake_launcher(): CREATE EXTENSION calls it so the new database gets its worker
 // as soon as the extension is committed, not at the launcher's next look.
-extern "C" Datum denorm_wake_launcher(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_wake_launcher)
 {
     wake_at_commit(true);
     PG_RETURN_VOID();
 }
 
-extern "C" Datum denorm_mv_capture_trigger(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_mv_capture_trigger)
 {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -198,7 +189,7 @@ extern "C" Datum denorm_mv_capture_trigger(PG_FUNCTION_ARGS)
 }
 
 // _request(mv): called by SQL (SPI connected by the caller's function manager).
-extern "C" Datum denorm_request(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_request)
 {
     register_callbacks();
     Oid mv = PG_GETARG_OID(0);
@@ -206,7 +197,7 @@ extern "C" Datum denorm_request(PG_FUNCTION_ARGS)
     PG_RETURN_VOID();
 }
 
-extern "C" Datum denorm_failure_backoff(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_failure_backoff)
 {
     denorm::core::Micros wait = denorm::core::failure_backoff(PG_GETARG_INT32(0));
     auto *result = static_cast<Interval *>(palloc0(sizeof(Interval)));

@@ -45,58 +45,50 @@ Oid *due_views(int *n, core::Micros longest, core::Micros *sleep, bool *pending)
     int count = static_cast<int>(SPI_processed);
     Oid *oids = static_cast<Oid *>(palloc(sizeof(Oid) * (count + 1)));
     Oid *result = static_cast<Oid *>(palloc(sizeof(Oid) * (count + 1)));
-    bool *due = static_cast<bool *>(palloc0(sizeof(bool) * (count + 1)));
+    // Read into palloc'd plain values first (reading may raise an error); only then the
+    // C++ containers, which call nothing that could.
+    auto *timings = static_cast<core::ViewTiming *>(palloc(sizeof(core::ViewTiming) * (count + 1)));
+    Datum **read_oids = static_cast<Datum **>(palloc(sizeof(Datum *) * (count + 1)));
+    int *nread = static_cast<int *>(palloc(sizeof(int) * (count + 1)));
+    for (int i = 0; i < count; i++) {
+        HeapTuple row = SPI_tuptable->vals[i];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        bool isnull;
+        core::ViewTiming *timing = new (&timings[i]) core::ViewTiming();  // trivially destructible
+        oids[i] = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
+        timing->debounce = interval_micros(SPI_getbinval(row, desc, 2, &isnull));
+        timing->max_delay = interval_micros(SPI_getbinval(row, desc, 3, &isnull));
+        deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(row, desc, 4, &isnull)), OIDOID, sizeof(Oid), true,
+                          TYPALIGN_INT, &read_oids[i], nullptr, &nread[i]);
+        timing->consecutive_failures = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
+        Datum next = SPI_getbinval(row, desc, 6, &isnull);
+        if (!isnull) timing->next_attempt = DatumGetTimestampTz(next);
+        Datum first = SPI_getbinval(row, desc, 7, &isnull);
+        if (!isnull) timing->first_change = DatumGetTimestampTz(first);
+        Datum last = SPI_getbinval(row, desc, 8, &isnull);
+        if (!isnull) timing->last_change = DatumGetTimestampTz(last);
+    }
     core::Micros now = GetCurrentTimestamp();
     *n = 0;
-    bool out_of_memory = false;
-    try {
-        // The C++ containers live only in this block; the calls in it that could
-        // raise an error (reading SPI values) do not fail for these well-typed rows.
-        std::vector<core::ViewTiming> timings(count);
+    guarded([&] {
+        std::vector<core::ViewTiming> views(timings, timings + count);
         std::vector<std::vector<int>> reads(count);
-        std::vector<std::vector<Oid>> read_oids(count);
-        for (int i = 0; i < count; i++) {
-            HeapTuple row = SPI_tuptable->vals[i];
-            TupleDesc desc = SPI_tuptable->tupdesc;
-            bool isnull;
-            oids[i] = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
-            timings[i].debounce = interval_micros(SPI_getbinval(row, desc, 2, &isnull));
-            timings[i].max_delay = interval_micros(SPI_getbinval(row, desc, 3, &isnull));
-            Datum *elems;
-            int nelems;
-            deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(row, desc, 4, &isnull)), OIDOID, sizeof(Oid), true,
-                              TYPALIGN_INT, &elems, nullptr, &nelems);
-            for (int e = 0; e < nelems; e++) read_oids[i].push_back(DatumGetObjectId(elems[e]));
-            timings[i].consecutive_failures = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
-            Datum next = SPI_getbinval(row, desc, 6, &isnull);
-            if (!isnull) timings[i].next_attempt = DatumGetTimestampTz(next);
-            Datum first = SPI_getbinval(row, desc, 7, &isnull);
-            if (!isnull) timings[i].first_change = DatumGetTimestampTz(first);
-            Datum last = SPI_getbinval(row, desc, 8, &isnull);
-            if (!isnull) timings[i].last_change = DatumGetTimestampTz(last);
-        }
         for (int i = 0; i < count; i++)
-            for (Oid r : read_oids[i])
+            for (int e = 0; e < nread[i]; e++)
                 for (int j = 0; j < count; j++)
-                    if (oids[j] == r) reads[i].push_back(j);
+                    if (oids[j] == DatumGetObjectId(read_oids[i][e])) reads[i].push_back(j);
         auto order = core::refresh_order(reads);
         std::vector<int> sequence;
         if (order) sequence = *order;
         else for (int i = 0; i < count; i++) sequence.push_back(i);  // a cycle: listing order
         for (int i : sequence)
-            if (core::refresh_is_due(timings[i], now)) {
-                result[(*n)++] = oids[i];
-                due[i] = true;
-            }
-        *sleep = core::sleep_until_next(timings, now, longest);
+            if (core::refresh_is_due(views[i], now)) result[(*n)++] = oids[i];
+        *sleep = core::sleep_until_next(views, now, longest);
         if (pending) {
             *pending = false;
-            for (const auto &timing : timings) *pending = *pending || timing.first_change.has_value();
+            for (const auto &view : views) *pending = *pending || view.first_change.has_value();
         }
-    } catch (const std::bad_alloc &) {
-        out_of_memory = true;
-    }
-    if (out_of_memory) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+    });
     return result;
 }
 
@@ -128,16 +120,8 @@ const char *own_view = "Only the owner of a materialized view may register, unre
 
 }  // namespace
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_register_mv);
-PG_FUNCTION_INFO_V1(denorm_unregister_mv);
-PG_FUNCTION_INFO_V1(denorm_request_refresh);
-PG_FUNCTION_INFO_V1(denorm_refresh_now);
-PG_FUNCTION_INFO_V1(denorm_run_pending);
-}
-
 // register_mv(mv, debounce, max_delay, depends_on, concurrently)
-extern "C" Datum denorm_register_mv(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_register_mv)
 {
     static const char *const required[] = {"mv"};
     require_arguments(fcinfo, required, 1);
@@ -156,7 +140,7 @@ extern "C" Datum denorm_register_mv(PG_FUNCTION_ARGS)
     PG_RETURN_VOID();
 }
 
-extern "C" Datum denorm_unregister_mv(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_unregister_mv)
 {
     static const char *const required[] = {"mv", "if_exists"};
     require_arguments(fcinfo, required, 2);
@@ -183,7 +167,7 @@ void require_registered(Oid mv)
 }
 }  // namespace
 
-extern "C" Datum denorm_request_refresh(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_request_refresh)
 {
     static const char *const required[] = {"mv"};
     require_arguments(fcinfo, required, 1);
@@ -198,7 +182,7 @@ extern "C" Datum denorm_request_refresh(PG_FUNCTION_ARGS)
     PG_RETURN_VOID();
 }
 
-extern "C" Datum denorm_refresh_now(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_refresh_now)
 {
     static const char *const required[] = {"mv"};
     require_arguments(fcinfo, required, 1);
@@ -219,7 +203,7 @@ extern "C" Datum denorm_refresh_now(PG_FUNCTION_ARGS)
 // run_pending(): every due refresh, in this session (setups without the worker,
 // e.g. from pg_cron every minute). Views that fall due because a view they read was
 // just refreshed (debounce 0) are refreshed in the same call.
-extern "C" Datum denorm_run_pending(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_run_pending)
 {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     RunAs as;

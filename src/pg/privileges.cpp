@@ -3,6 +3,7 @@
 // (how the PL/pgSQL maintenance functions run a statement on a user's table).
 // Layer: pg glue. Regime: PostgreSQL.
 #include "pg/privileges.hpp"
+#include "pg/errors.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -121,15 +122,9 @@ void execute_as(Oid role, const char *sql, int nargs, Oid *types, Datum *values,
 
 using namespace denorm::pg;
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_may_see);
-PG_FUNCTION_INFO_V1(denorm_as_owner);
-PG_FUNCTION_INFO_V1(denorm_as_owner_read);
-}
-
 // _may_see(rel regclass) -> boolean; NULL (a counter that is gone) is seen by
 // pg_monitor only.
-extern "C" Datum denorm_may_see(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_may_see)
 {
     PG_RETURN_BOOL(may_see(PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0)));
 }
@@ -170,12 +165,12 @@ Datum as_owner(FunctionCallInfo fcinfo, bool read_only)
 }
 }  // namespace
 
-extern "C" Datum denorm_as_owner(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_as_owner)
 {
     return as_owner(fcinfo, false);
 }
 
-extern "C" Datum denorm_as_owner_read(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_as_owner_read)
 {
     return as_owner(fcinfo, true);
 }

@@ -20,6 +20,7 @@ extern "C" {
 }
 
 #include "pg/privileges.hpp"
+#include "pg/errors.hpp"
 
 using namespace denorm::pg;
 
@@ -69,11 +70,7 @@ Datum first_value(void)
 
 }  // namespace
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_reconcile);
-}
-
-extern "C" Datum denorm_reconcile(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_reconcile)
 {
     if (PG_ARGISNULL(1))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("fix must not be NULL")));

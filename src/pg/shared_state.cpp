@@ -1,6 +1,8 @@
 // shared_state.cpp — see shared_state.hpp. Layer: pg glue. Regime: PostgreSQL.
 #include "pg/shared_state.hpp"
 
+#include "pg/callbacks.hpp"
+
 extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
@@ -16,7 +18,6 @@ namespace {
 SharedState *state = nullptr;
 bool wake_worker_at_commit = false;
 bool wake_launcher_at_commit = false;
-bool callback_registered = false;
 
 void set_latch_of(int procno)
 {
@@ -32,8 +33,7 @@ void on_xact(XactEvent event, void *)
         if (wake_worker_at_commit) wake_worker(MyDatabaseId);
         if (wake_launcher_at_commit) wake_launcher();
     }
-    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
-        event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT) {
+    if (transaction_ended(event)) {
         wake_worker_at_commit = false;
         wake_launcher_at_commit = false;
     }
@@ -92,10 +92,7 @@ void wake_launcher()
 
 void wake_at_commit(bool launcher)
 {
-    if (!callback_registered) {
-        RegisterXactCallback(on_xact, nullptr);
-        callback_registered = true;
-    }
+    add_xact_callback(on_xact);
     wake_worker_at_commit = true;
     wake_launcher_at_commit = wake_launcher_at_commit || launcher;
 }

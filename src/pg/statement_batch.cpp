@@ -11,6 +11,9 @@ extern "C" {
 
 #include <new>
 
+#include "pg/callbacks.hpp"
+#include "pg/errors.hpp"
+
 namespace denorm::pg {
 namespace {
 
@@ -34,7 +37,6 @@ void delete_containers(void *arg)
     batch->order = nullptr;
 }
 
-[[noreturn]] void out_of_memory() { ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory"))); }
 
 Batch *new_batch(bool immediate)
 {
@@ -46,14 +48,10 @@ Batch *new_batch(bool immediate)
     callback->func = delete_containers;
     callback->arg = batch;
     MemoryContextRegisterResetCallback(context, callback);
-    bool failed = false;
-    try {
+    guarded([batch] {
         batch->encoder = new core::KeyEncoder();
         batch->order = new core::ApplyOrder<Accum>();
-    } catch (const std::bad_alloc &) {
-        failed = true;
-    }
-    if (failed) out_of_memory();
+    });
     return batch;
 }
 
@@ -113,8 +111,7 @@ void denorm_executor_finish(QueryDesc *query_desc)
 
 void on_xact(XactEvent event, void *)
 {
-    if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_COMMIT ||
-        event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE) {
+    if (transaction_ended(event)) {
         // TopTransactionContext (the batches' parent) is going away with them.
         for (int i = 0; i < frame_capacity; i++) frames[i] = nullptr;
         executor_depth = 0;
@@ -128,7 +125,7 @@ void statement_batch_install_hook()
     if (hook_installed) return;
     previous_finish = ExecutorFinish_hook;
     ExecutorFinish_hook = denorm_executor_finish;
-    RegisterXactCallback(on_xact, nullptr);
+    add_xact_callback(on_xact);
     hook_installed = true;
 }
 
@@ -158,13 +155,7 @@ DefBatch *batch_definition(Batch *batch, CounterDef *def)
     entry->typlen = static_cast<int16 *>(MemoryContextAlloc(batch->context, sizeof(int16) * def->nkeys));
     entry->typbyval = static_cast<bool *>(MemoryContextAlloc(batch->context, sizeof(bool) * def->nkeys));
     for (int k = 0; k < def->nkeys; k++) get_typlenbyval(def->key_types[k], &entry->typlen[k], &entry->typbyval[k]);
-    bool failed = false;
-    try {
-        entry->deltas = new Deltas();
-    } catch (const std::bad_alloc &) {
-        failed = true;
-    }
-    if (failed) out_of_memory();
+    guarded([entry] { entry->deltas = new Deltas(); });
     batch->ndefs++;
     return entry;
 }

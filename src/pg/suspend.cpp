@@ -26,12 +26,7 @@ void set_suspended(Oid source, bool suspended)
 }
 }  // namespace
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_suspend);
-PG_FUNCTION_INFO_V1(denorm_resume);
-}
-
-extern "C" Datum denorm_suspend(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_suspend)
 {
     static const char *const required[] = {"source"};
     require_arguments(fcinfo, required, 1);
@@ -46,7 +41,7 @@ extern "C" Datum denorm_suspend(PG_FUNCTION_ARGS)
 // Writers are kept out while the counters are recounted (SHARE ROW EXCLUSIVE, as
 // CREATE TRIGGER takes): a write made while suspended is committed before the
 // recount reads, and every later write is maintained again.
-extern "C" Datum denorm_resume(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_resume)
 {
     static const char *const required[] = {"source", "reconcile"};
     require_arguments(fcinfo, required, 2);
