@@ -1,6 +1,8 @@
 // definition_rules.cpp — catalog-free checks of counter definitions. Layer: core.
 #include "core/definition_rules.hpp"
 
+#include <iterator>
+
 namespace denorm::core {
 
 std::optional<Aggregate> parse_aggregate(std::string_view text)
@@ -85,10 +87,28 @@ std::optional<Problem> check_counter_shape(const CounterShape &shape)
     return std::nullopt;
 }
 
+namespace {
+// The one list of the types a count or sum column (and a sum's value) may have.
+constexpr std::string_view kCounterColumnTypes[] = {"smallint", "integer", "bigint", "numeric", "real",
+                                                    "double precision"};
+}  // namespace
+
 bool is_counter_column_type(std::string_view type_name)
 {
-    return type_name == "smallint" || type_name == "integer" || type_name == "bigint" || type_name == "numeric" ||
-           type_name == "real" || type_name == "double precision";
+    for (std::string_view t : kCounterColumnTypes)
+        if (t == type_name) return true;
+    return false;
+}
+
+std::optional<Problem> check_counter_column_type(std::string_view what, std::string_view type_name)
+{
+    if (is_counter_column_type(type_name)) return std::nullopt;
+    std::string listed;
+    for (size_t i = 0; i < std::size(kCounterColumnTypes); i++)
+        listed += std::string(i == 0 ? "" : i + 1 == std::size(kCounterColumnTypes) ? " or " : ", ") +
+                  std::string(kCounterColumnTypes[i]);
+    return Problem{ErrorKind::DatatypeMismatch, std::string(what) + " is of type " + std::string(type_name),
+                   "A count or sum column is " + listed + "."};
 }
 
 std::optional<Problem> check_family_sharing(std::string_view column, Aggregate incoming,

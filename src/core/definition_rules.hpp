@@ -44,8 +44,12 @@ struct CounterShape {
 };
 std::optional<Problem> check_counter_shape(const CounterShape &shape);
 
-// Column types (by pg_catalog type name) a count or sum may write.
+// Column types (by pg_catalog type name) a count or sum may write, and a sum's value
+// may have.
 bool is_counter_column_type(std::string_view type_name);
+
+// 42804 naming `what` (e.g. counter column "n") unless type_name is one of them.
+std::optional<Problem> check_counter_column_type(std::string_view what, std::string_view type_name);
 
 // A new definition of `incoming` may share a column already written by definitions of
 // `existing` families only when all are of the same family.

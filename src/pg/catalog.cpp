@@ -28,6 +28,9 @@ extern "C" {
 
 #include <initializer_list>
 
+#include "core/counter_statements.hpp"
+#include "pg/callbacks.hpp"
+#include "pg/errors.hpp"
 #include "pg/expression.hpp"
 #include "pg/privileges.hpp"
 
@@ -64,7 +67,6 @@ HTAB *source_cache = nullptr;
 uint64 invalidation_generation = 0;
 HTAB *target_cache = nullptr;
 Retired *retired = nullptr;
-bool callbacks_registered = false;
 
 void retire(MemoryContext context, SPIPlanPtr *plans, int nplans)
 {
@@ -90,8 +92,7 @@ void free_retired()
 
 void on_xact_end(XactEvent event, void *)
 {
-    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_COMMIT ||
-        event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
+    if (transaction_ended(event))
         free_retired();
 }
 
@@ -203,47 +204,35 @@ Oid delta_type_of(DeltaKind kind)
     return INT8OID;
 }
 
-// Builds the UPDATE and (for create_missing) upsert of one definition.
+// Prepares the UPDATE and (for create_missing) upsert of one definition
+// (core/counter_statements).
 void prepare_def_plans(CounterDef *def, const char *target_column, char **target_key, const char *touch)
 {
-    StringInfoData set;
-    initStringInfo(&set);
-    // Operators are qualified (and search_path is pinned where the statement runs):
-    // nothing in a writer's schemas can stand in for them.
-    appendStringInfo(&set, "%s = t.%s OPERATOR(pg_catalog.+) $1", quote_identifier(target_column),
-                     quote_identifier(target_column));
-    if (touch) appendStringInfo(&set, ", %s = pg_catalog.now()", quote_identifier(touch));
+    // Names quoted first: the core only joins them.
+    const char *table = qualified_name(def->target);
+    const char *column = quote_identifier(target_column);
+    const char *touch_column = touch ? quote_identifier(touch) : nullptr;
+    const char **key = static_cast<const char **>(palloc(sizeof(char *) * (def->nkeys + 1)));
+    for (int k = 0; k < def->nkeys; k++) key[k] = quote_identifier(target_key[k]);
+    int nkeys = def->nkeys;
+    auto target = [&] {
+        core::AdditiveTarget t;
+        t.table = table;
+        t.column = column;
+        t.key.assign(key, key + nkeys);
+        if (touch_column) t.touch = touch_column;
+        return t;
+    };
+    char *update_sql = guarded_string([&] { return core::apply_statement(target()); });
+    char *upsert_sql = def->create_missing ? guarded_string([&] { return core::upsert_statement(target()); }) : nullptr;
 
-    StringInfoData where, cols, vals;
-    initStringInfo(&where);
-    initStringInfo(&cols);
-    initStringInfo(&vals);
-    for (int k = 0; k < def->nkeys; k++) {
-        appendStringInfo(&where, "%st.%s OPERATOR(pg_catalog.=) $%d", k ? " AND " : "", quote_identifier(target_key[k]),
-                         k + 2);
-        appendStringInfo(&cols, "%s, ", quote_identifier(target_key[k]));
-        appendStringInfo(&vals, "$%d, ", k + 2);
-    }
     Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (def->nkeys + 1)));
     types[0] = delta_type_of(def->delta_kind);
     for (int k = 0; k < def->nkeys; k++) types[k + 1] = def->key_types[k];
-
-    char *target = qualified_name(def->target);
-    def->update_plan = prepare_kept(psprintf("UPDATE %s AS t SET %s WHERE %s", target, set.data, where.data),
-                                    def->nkeys + 1, types);
-    if (def->create_missing) {
-        // The target's BEFORE INSERT trigger computes the new row's counters from the
-        // sources, so the inserted value is overwritten; on conflict the delta applies.
-        cols.data[cols.len - 2] = '\0';
-        vals.data[vals.len - 2] = '\0';
-        // RETURNING says whether the row was inserted (xmax 0) or updated on conflict.
-        char *sql = psprintf("INSERT INTO %s AS t (%s, %s%s) VALUES (%s, $1%s) ON CONFLICT (%s) DO UPDATE SET %s "
-                             "RETURNING (t.xmax::pg_catalog.text OPERATOR(pg_catalog.=) '0')",
-                             target, cols.data, quote_identifier(target_column),
-                             touch ? psprintf(", %s", quote_identifier(touch)) : "", vals.data,
-                             touch ? ", pg_catalog.now()" : "", cols.data, set.data);
-        def->upsert_plan = prepare_kept(sql, def->nkeys + 1, types);
-    }
+    def->update_plan = prepare_kept(update_sql, def->nkeys + 1, types);
+    // The target's BEFORE INSERT trigger computes a created row's counters from the
+    // sources, so the inserted value is overwritten; on conflict the delta applies.
+    if (upsert_sql) def->upsert_plan = prepare_kept(upsert_sql, def->nkeys + 1, types);
 }
 
 DefKind def_kind_of(const char *kind)
@@ -489,10 +478,8 @@ SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *types)
 
 void register_cache_callbacks()
 {
-    if (callbacks_registered) return;
-    CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum) 0);
-    RegisterXactCallback(on_xact_end, nullptr);
-    callbacks_registered = true;
+    add_relcache_callback(on_relcache_invalidation);
+    add_xact_callback(on_xact_end);
 }
 
 SourceDefs *source_definitions(Oid root_source)

@@ -151,18 +151,8 @@ void with_fixed_search_path(void (*fn)(void *), void *arg)
 
 using namespace denorm;
 
-extern "C" {
-PG_FUNCTION_INFO_V1(denorm_expression_type);
-PG_FUNCTION_INFO_V1(denorm_deparse_expression);
-PG_FUNCTION_INFO_V1(denorm_check_key_types);
-PG_FUNCTION_INFO_V1(denorm_check_counter_shape);
-PG_FUNCTION_INFO_V1(denorm_check_column_sharing);
-PG_FUNCTION_INFO_V1(denorm_assignable);
-PG_FUNCTION_INFO_V1(denorm_orderable);
-}
-
 // _expression_type(source regclass, expr text, what text) -> regtype
-extern "C" Datum denorm_expression_type(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_expression_type)
 {
     Relation rel = table_open(PG_GETARG_OID(0), AccessShareLock);
     char *what = text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -173,7 +163,7 @@ extern "C" Datum denorm_expression_type(PG_FUNCTION_ARGS)
 }
 
 // _deparse_expression(source regclass, expr text) -> text
-extern "C" Datum denorm_deparse_expression(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_deparse_expression)
 {
     Relation rel = table_open(PG_GETARG_OID(0), AccessShareLock);
     Node *expr = pg::parse_row_expression(rel, text_to_cstring(PG_GETARG_TEXT_PP(1)), "expression");
@@ -183,7 +173,7 @@ extern "C" Datum denorm_deparse_expression(PG_FUNCTION_ARGS)
 }
 
 // _check_key_types(source_column, source_type, target_column, target_type)
-extern "C" Datum denorm_check_key_types(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_check_key_types)
 {
     Oid source_type = PG_GETARG_OID(1);
     Oid target_type = PG_GETARG_OID(3);
@@ -199,7 +189,7 @@ extern "C" Datum denorm_check_key_types(PG_FUNCTION_ARGS)
 }
 
 // _check_counter_shape(name, aggregate, has_value, source_key_len, target_key_len, deferred)
-extern "C" Datum denorm_check_counter_shape(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_check_counter_shape)
 {
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(5))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -222,7 +212,7 @@ extern "C" Datum denorm_check_counter_shape(PG_FUNCTION_ARGS)
 }
 
 // _check_column_sharing(target_column, column_type, aggregate, existing text[])
-extern "C" Datum denorm_check_column_sharing(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_check_column_sharing)
 {
     char *column = text_to_cstring(PG_GETARG_TEXT_PP(0));
     char *type = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -237,11 +227,10 @@ extern "C" Datum denorm_check_column_sharing(PG_FUNCTION_ARGS)
     // 'latest' is not an aggregate create_counter accepts, but shares columns by the same rule.
     auto parsed = core::parse_aggregate(aggregate);
     core::Aggregate incoming = parsed ? *parsed : core::Aggregate::Latest;
-    if (core::family_of(incoming) == core::Family::Additive && !core::is_counter_column_type(type))
-        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                        errmsg("counter column \"%s\" is of type %s", column, type),
-                        errhint("A count or sum column is smallint, integer, bigint, numeric, real or double precision.")));
     pg::PgProblem *problem = nullptr;
+    if (core::family_of(incoming) == core::Family::Additive)
+        problem = pg::copy_problem(core::check_counter_column_type(std::string("counter column \"") + column + "\"", type));
+    pg::raise_if(problem);
     {
         std::vector<core::Aggregate> kinds;
         for (int i = 0; i < n; i++)
@@ -255,7 +244,7 @@ extern "C" Datum denorm_check_column_sharing(PG_FUNCTION_ARGS)
 
 // _assignable(from regtype, to regtype) -> boolean: whether a value of `from` may be
 // stored in a column of `to` (an assignment cast, as INSERT would apply).
-extern "C" Datum denorm_assignable(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_assignable)
 {
     Oid from = PG_GETARG_OID(0);
     Oid to = PG_GETARG_OID(1);
@@ -264,8 +253,15 @@ extern "C" Datum denorm_assignable(PG_FUNCTION_ARGS)
 
 // _orderable(type regtype) -> boolean: whether values of the type have a default btree
 // ordering (what min, max and a latest's order_by compare with).
-extern "C" Datum denorm_orderable(PG_FUNCTION_ARGS)
+DENORM_FUNCTION(denorm_orderable)
 {
     TypeCacheEntry *tce = lookup_type_cache(PG_GETARG_OID(0), TYPECACHE_CMP_PROC);
     PG_RETURN_BOOL(OidIsValid(tce->cmp_proc));
+}
+
+// _is_counter_type(type regtype) -> boolean: whether a sum's value may be of the type
+// (the list of core/definition_rules).
+DENORM_FUNCTION(denorm_is_counter_type)
+{
+    PG_RETURN_BOOL(core::is_counter_column_type(format_type_be(PG_GETARG_OID(0))));
 }

@@ -32,6 +32,9 @@ CREATE FUNCTION denorm._check_column_sharing(target_column text, column_type tex
 -- Whether a value of type from_type may be stored in a column of type to_type.
 CREATE FUNCTION denorm._assignable(from_type regtype, to_type regtype) RETURNS boolean
     LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'denorm_assignable';
+-- Whether a sum's value may be of the type (the types a count or sum column may have).
+CREATE FUNCTION denorm._is_counter_type(type regtype) RETURNS boolean
+    LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'denorm_is_counter_type';
 -- Whether values of the type have a default btree ordering.
 CREATE FUNCTION denorm._orderable(type regtype) RETURNS boolean
     LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'denorm_orderable';

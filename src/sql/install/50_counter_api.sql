@@ -142,7 +142,7 @@ BEGIN
     coltype := denorm._column_type(target, target_column, 'target_column');
     IF value IS NOT NULL THEN
         vtype := denorm._expression_type(source, value, 'value');
-        IF aggregate = 'sum' AND vtype NOT IN ('smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision') THEN
+        IF aggregate = 'sum' AND NOT denorm._is_counter_type(vtype) THEN
             RAISE EXCEPTION 'value expression of counter "%" is of type %, not a number', name, vtype
                 USING ERRCODE = 'datatype_mismatch';
         END IF;

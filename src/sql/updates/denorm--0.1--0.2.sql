@@ -6,6 +6,10 @@
 -- that 0.1 updated by this script has the catalog of a fresh 0.2.
 \echo Use "ALTER EXTENSION denorm UPDATE TO '0.2'" to load this file. \quit
 
+-- Whether a sum's value may be of the type (the types a count or sum column may have).
+CREATE FUNCTION denorm._is_counter_type(type regtype) RETURNS boolean
+    LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'denorm_is_counter_type';
+
 -- Runs one statement ($1 = arg, text) as the owner of rel, in a security-restricted
 -- operation with search_path pinned; returns the first column of its first row. The
 -- maintenance functions below run as the extension's owner and reach users' tables
@@ -429,7 +433,7 @@ BEGIN
     coltype := denorm._column_type(target, target_column, 'target_column');
     IF value IS NOT NULL THEN
         vtype := denorm._expression_type(source, value, 'value');
-        IF aggregate = 'sum' AND vtype NOT IN ('smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision') THEN
+        IF aggregate = 'sum' AND NOT denorm._is_counter_type(vtype) THEN
             RAISE EXCEPTION 'value expression of counter "%" is of type %, not a number', name, vtype
                 USING ERRCODE = 'datatype_mismatch';
         END IF;
