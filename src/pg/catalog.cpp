@@ -235,14 +235,6 @@ void prepare_def_plans(CounterDef *def, const char *target_column, char **target
     if (upsert_sql) def->upsert_plan = prepare_kept(upsert_sql, def->nkeys + 1, types);
 }
 
-DefKind def_kind_of(const char *kind)
-{
-    if (strcmp(kind, "count") == 0) return DefKind::Count;
-    if (strcmp(kind, "sum") == 0) return DefKind::Sum;
-    if (strcmp(kind, "min") == 0) return DefKind::Min;
-    if (strcmp(kind, "max") == 0) return DefKind::Max;
-    return DefKind::Latest;
-}
 
 // How a min or max compares its values: the type's default btree order, under the
 // value expression's collation.
@@ -326,8 +318,9 @@ void load_source(SourceEntry *entry)
         CounterDef *def = &entry->defs.defs[i];
         def->name = MemoryContextStrdup(cxt, TextDatumGetCString(SPI_getbinval(row, rowdesc, 1, &isnull)));
         char *kind = TextDatumGetCString(SPI_getbinval(row, rowdesc, 2, &isnull));
-        def->kind = def_kind_of(kind);
-        def->is_count = def->kind == DefKind::Count;
+        // 'latest' is made by create_latest, never named as an aggregate.
+        def->kind = core::parse_aggregate(kind).value_or(core::Aggregate::Latest);
+        def->is_count = def->kind == core::Aggregate::Count;
         def->target = DatumGetObjectId(SPI_getbinval(row, rowdesc, 3, &isnull));
         def->target_owner = rel_owner(def->target);
         def->target_column = MemoryContextStrdup(cxt, TextDatumGetCString(SPI_getbinval(row, rowdesc, 4, &isnull)));

@@ -12,16 +12,16 @@ extern "C" {
 #include "nodes/primnodes.h"
 }
 
+#include "core/definition_rules.hpp"
+
 namespace denorm::pg {
 
 // How a count or sum accumulates: its delta travels to SQL as int8, numeric or float8.
 enum class DeltaKind { Int, Numeric, Float };
 
-enum class DefKind { Count, Sum, Min, Max, Latest };
-
 struct CounterDef {
     char *name;
-    DefKind kind;
+    core::Aggregate kind;
     bool is_count;              // count; else sum of `value` (count and sum only)
     Oid target;
     Oid target_owner;
@@ -54,7 +54,7 @@ struct CounterDef {
     SPIPlanPtr create_plan;     // insert a missing target row (create_missing only)
 };
 
-inline bool is_extremum(const CounterDef *def) { return def->kind == DefKind::Min || def->kind == DefKind::Max || def->kind == DefKind::Latest; }
+inline bool is_extremum(const CounterDef *def) { return core::family_of(def->kind) != core::Family::Additive; }
 
 struct SourceDefs {
     Oid source;                 // root of the partition tree

@@ -46,7 +46,7 @@ struct DefState {
 // notes whether rows were added or removed (it recomputes from the source).
 void keep_best(const CounterDef *def, MemoryContext batch_cxt, Accum &acc, Datum value, int sign)
 {
-    if (def->kind == DefKind::Latest) {
+    if (def->kind == core::Aggregate::Latest) {
         (sign > 0 ? acc.has_added : acc.has_removed) = true;
         return;
     }
@@ -54,7 +54,7 @@ void keep_best(const CounterDef *def, MemoryContext batch_cxt, Accum &acc, Datum
     Datum &best = sign > 0 ? acc.added : acc.removed;
     if (has) {
         int cmp = DatumGetInt32(FunctionCall2Coll(def->value_cmp, def->value_collation, value, best));
-        if (def->kind == DefKind::Max ? cmp <= 0 : cmp >= 0) return;
+        if (def->kind == core::Aggregate::Max ? cmp <= 0 : cmp >= 0) return;
     }
     MemoryContext old = MemoryContextSwitchTo(batch_cxt);
     best = datumCopy(value, def->value_byval, def->value_typlen);

@@ -31,7 +31,7 @@ ExtremumResult apply_extremum(const CounterDef *def, const Accum *acc)
     values[0] = acc->added;
     values[1] = acc->removed;
     nulls[0] = acc->has_added ? ' ' : 'n';
-    nulls[1] = acc->has_removed && def->kind != DefKind::Latest ? ' ' : 'n';
+    nulls[1] = acc->has_removed && def->kind != core::Aggregate::Latest ? ' ' : 'n';
     for (int k = 0; k < def->nkeys; k++) {
         values[k + 2] = acc->keys[k];
         nulls[k + 2] = ' ';
@@ -39,7 +39,7 @@ ExtremumResult apply_extremum(const CounterDef *def, const Accum *acc)
     nulls[def->nkeys + 2] = '\0';
 
     // A latest's fast path holds only when the statement removed no row of the key.
-    bool fast = def->fast_plan && (def->kind != DefKind::Latest || !acc->has_removed);
+    bool fast = def->fast_plan && (def->kind != core::Aggregate::Latest || !acc->has_removed);
     if (fast && run(def->fast_plan, values, nulls, def, SPI_OK_UPDATE_RETURNING) > 0) return ExtremumResult::Folded;
     if (run(def->lock_plan, values, nulls, def, SPI_OK_SELECT) == 0) {
         if (!def->create_plan) return ExtremumResult::NoRow;

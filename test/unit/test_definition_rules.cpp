@@ -83,6 +83,16 @@ TEST(ColumnType, NumericTypesOnly)
         EXPECT_FALSE(is_counter_column_type(bad)) << bad;
 }
 
+TEST(ColumnType, OtherTypesAre42804WithTheListAsHint)
+{
+    EXPECT_EQ(state(check_counter_column_type("counter column \"n\"", "bigint")), "ok");
+    auto problem = check_counter_column_type("counter column \"n\"", "text");
+    ASSERT_TRUE(problem);
+    EXPECT_EQ(state(problem), "42804");
+    EXPECT_EQ(problem->message, "counter column \"n\" is of type text");
+    EXPECT_EQ(problem->hint, "A count or sum column is smallint, integer, bigint, numeric, real or double precision.");
+}
+
 TEST(FamilySharing, CountAndSumAddIntoOneColumn)
 {
     EXPECT_EQ(state(check_family_sharing("n", Aggregate::Sum, {Aggregate::Count, Aggregate::Sum})), "ok");
