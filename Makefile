@@ -4,7 +4,7 @@
 EXTENSION   = denorm
 MODULE_big  = denorm
 CORE_SRCS   = $(sort $(wildcard src/core/*.cpp))
-PG_SRCS     = $(sort $(wildcard src/pg/*.cpp))
+PG_SRCS     = $(sort $(wildcard src/pg/*.cpp src/pg/*/*.cpp))
 OBJS        = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 # The version lives in denorm.control only. The install script of this version is
 # built from the parts in src/sql/install (one per subsystem, in file-name order);

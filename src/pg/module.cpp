@@ -17,7 +17,7 @@ void _PG_init(void);
 
 #include "pg/gucs.hpp"
 #include "pg/shared_state.hpp"
-#include "pg/statement_batch.hpp"
+#include "pg/counters/statement_batch.hpp"
 #include "pg/errors.hpp"
 
 namespace denorm::pg {

@@ -3,7 +3,7 @@
 -- dropping a source or target table drops its definitions.
 -------------------------------------------------------------------------------
 -- Column renames (README "Living with the schema"): the column names an expression refers to, and the
--- expression with one column renamed (src/pg/column_rename.cpp).
+-- expression with one column renamed (src/pg/counters/column_rename.cpp).
 CREATE FUNCTION denorm._column_refs(expr text) RETURNS text[]
     LANGUAGE c STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'denorm_column_refs';
 CREATE FUNCTION denorm._rename_column_in(expr text, old_name text, new_name text) RETURNS text

@@ -3,7 +3,7 @@
 // then definition), each applied with its definition's prepared statement as the
 // target's owner. Layer: pg glue. Regime: PostgreSQL (C++ containers only behind
 // the batch's pointers; see statement_batch.hpp).
-#include "pg/statement_batch.hpp"
+#include "pg/counters/statement_batch.hpp"
 
 extern "C" {
 #include "executor/spi.h"
@@ -16,7 +16,7 @@ extern "C" {
 #include <string>
 
 #include "pg/errors.hpp"
-#include "pg/key_encoding.hpp"
+#include "pg/counters/key_encoding.hpp"
 #include "pg/privileges.hpp"
 
 namespace denorm::pg {

@@ -14,7 +14,7 @@ extern "C" {
 
 #include "core/apply_order.hpp"
 #include "core/delta_map.hpp"
-#include "pg/catalog.hpp"
+#include "pg/counters/catalog.hpp"
 
 namespace denorm::pg {
 

@@ -1,7 +1,7 @@
 // memory_requests.cpp — see memory_requests.hpp. Layer: pg glue. Regime: PostgreSQL.
 // The commit callback only takes spinlocks: it must not fail (an ERROR after the commit
 // record is written becomes a PANIC).
-#include "pg/memory_requests.hpp"
+#include "pg/views/memory_requests.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -21,7 +21,7 @@ extern "C" {
 }
 
 #include "pg/callbacks.hpp"
-#include "pg/catalog.hpp"
+#include "pg/counters/catalog.hpp"
 #include "pg/privileges.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/errors.hpp"

@@ -25,11 +25,11 @@ extern "C" {
 #include "utils/tuplestore.h"
 }
 
-#include "pg/catalog.hpp"
+#include "pg/counters/catalog.hpp"
 #include "pg/errors.hpp"
-#include "pg/key_encoding.hpp"
+#include "pg/counters/key_encoding.hpp"
 #include "pg/privileges.hpp"
-#include "pg/statement_batch.hpp"
+#include "pg/counters/statement_batch.hpp"
 
 namespace denorm::pg {
 namespace {

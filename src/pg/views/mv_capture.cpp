@@ -22,8 +22,8 @@ extern "C" {
 
 #include "core/refresh_scheduler.hpp"
 #include "pg/callbacks.hpp"
-#include "pg/catalog.hpp"
-#include "pg/memory_requests.hpp"
+#include "pg/counters/catalog.hpp"
+#include "pg/views/memory_requests.hpp"
 #include "pg/privileges.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/errors.hpp"

@@ -21,7 +21,7 @@ extern "C" {
 }
 
 #include "pg/errors.hpp"
-#include "pg/expression.hpp"
+#include "pg/counters/expression.hpp"
 #include "pg/privileges.hpp"
 
 using namespace denorm::pg;

@@ -1,6 +1,6 @@
 // statement_batch.cpp — see statement_batch.hpp. Layer: pg glue. Regime: PostgreSQL
 // (C++ objects only behind pointers, created in guarded helpers).
-#include "pg/statement_batch.hpp"
+#include "pg/counters/statement_batch.hpp"
 
 extern "C" {
 #include "access/xact.h"

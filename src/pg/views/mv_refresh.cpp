@@ -2,7 +2,7 @@
 // unregister_mv, request_refresh, refresh_now and run_pending, which check the
 // caller's rights and run the PL/pgSQL implementations as the extension's owner.
 // Layer: pg glue. Regime: PostgreSQL.
-#include "pg/mv_refresh.hpp"
+#include "pg/views/mv_refresh.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
@@ -20,7 +20,7 @@ extern "C" {
 #include <new>
 
 #include "pg/gucs.hpp"
-#include "pg/memory_requests.hpp"
+#include "pg/views/memory_requests.hpp"
 #include "pg/errors.hpp"
 #include "pg/privileges.hpp"
 

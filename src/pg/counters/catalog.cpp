@@ -3,7 +3,7 @@
 // An entry is rebuilt after a relcache invalidation of its source or target; the
 // replaced entry is retired, not freed, until the transaction ends, because a
 // trigger further up the stack (a cascade) may still be using it.
-#include "pg/catalog.hpp"
+#include "pg/counters/catalog.hpp"
 
 extern "C" {
 #include "access/table.h"
@@ -31,7 +31,7 @@ extern "C" {
 #include "core/counter_statements.hpp"
 #include "pg/callbacks.hpp"
 #include "pg/errors.hpp"
-#include "pg/expression.hpp"
+#include "pg/counters/expression.hpp"
 #include "pg/privileges.hpp"
 
 namespace denorm::pg {

@@ -1,6 +1,6 @@
 // expression.cpp — parse, validate and deparse filter/value expressions, and the
 // SQL-callable checks create_counter uses. Layer: pg glue. Regime: PostgreSQL.
-#include "pg/expression.hpp"
+#include "pg/counters/expression.hpp"
 
 extern "C" {
 #include "access/table.h"

@@ -6,7 +6,7 @@
 // which sees every writer that committed before the lock was granted (a single
 // UPDATE would recompute from its own, older snapshot after waiting; DESIGN.md).
 // Layer: pg glue. Regime: PostgreSQL (no C++ objects).
-#include "pg/statement_batch.hpp"
+#include "pg/counters/statement_batch.hpp"
 
 extern "C" {
 #include "executor/spi.h"

@@ -13,7 +13,7 @@ extern "C" {
 #include "utils/rel.h"
 }
 
-#include "pg/catalog.hpp"
+#include "pg/counters/catalog.hpp"
 #include "pg/privileges.hpp"
 #include "pg/errors.hpp"
 
