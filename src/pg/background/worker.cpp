@@ -140,7 +140,7 @@ long run_once(TimestampTz *last_prune, TimestampTz *last_fold)
     bool pending = false;
     Oid *list = nullptr;
     in_transaction("denorm: looking for due refreshes", [&](MemoryContext pass) {
-        flush_memory_requests();
+        flush_memory_requests(false);  // not behind a session's refresh: next pass
         Oid *due = due_views(&n, sleep, &sleep, &pending);
         list = static_cast<Oid *>(MemoryContextAlloc(pass, sizeof(Oid) * (n + 1)));
         memcpy(list, due, sizeof(Oid) * n);

@@ -55,8 +55,9 @@ Datum normalized_expressions(Oid source, ArrayType *exprs, const char *what)
     return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-// Runs a create implementation, then the backfill of `column`, as the extension's
-// owner; the backfill's statements on the target run as the target's owner.
+// Runs a create implementation, then the backfill of `column` (recount, and the rows
+// create_missing would have created), as the extension's owner; the backfill's
+// statements on the target run as the target's owner. values[0] is the name.
 void create_and_backfill(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, Oid target,
                          Datum column, bool backfill)
 {
@@ -67,6 +68,8 @@ void create_and_backfill(const char *sql, int nargs, Oid *types, Datum *values, 
         Oid rtypes[2] = {REGCLASSOID, TEXTOID};
         Datum rvalues[2] = {ObjectIdGetDatum(target), column};
         execute_as(ext_owner, "SELECT denorm._recompute($1, $2)", 2, rtypes, rvalues, nullptr);
+        Oid atypes[1] = {TEXTOID};
+        execute_as(ext_owner, "SELECT denorm._adopt($1)", 1, atypes, values, nullptr);
     }
     SPI_finish();
 }

@@ -201,16 +201,19 @@ bool request_in_memory_at_commit(const Oid *views, int n)
     return true;
 }
 
-void flush_memory_requests()
+void flush_memory_requests(bool wait)
 {
     SharedState *st = shared_state();
     if (!st) return;
     register_callback();
-    // One flusher at a time (the worker, run_pending, refresh_now): a second one waits
-    // until the first committed and emptied the slots, instead of moving the same
-    // waiting requests again. The lock conflicts with itself only, not with writers.
-    LockRelationOid(RangeVarGetRelid(makeRangeVar(pstrdup("denorm"), pstrdup("_mv_requests"), -1), NoLock, false),
-                    ShareUpdateExclusiveLock);
+    // One flusher at a time (the worker, run_pending, refresh_now): two at once would
+    // move the same waiting requests twice. The lock conflicts with itself only, not
+    // with writers or readers of _mv_requests.
+    Oid requests = RangeVarGetRelid(makeRangeVar(pstrdup("denorm"), pstrdup("_mv_requests"), -1), NoLock, false);
+    if (wait)
+        LockRelationOid(requests, ShareUpdateExclusiveLock);
+    else if (!ConditionalLockRelationOid(requests, ShareUpdateExclusiveLock))
+        return;
     bool rerequested = false;
     SpinLockAcquire(&st->mutex);
     for (Oid db : st->rerequested) rerequested = rerequested || db == MyDatabaseId;

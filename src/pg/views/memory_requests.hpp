@@ -21,9 +21,12 @@ namespace denorm::pg {
 bool request_in_memory_at_commit(const Oid *views, int n);
 
 // Moves this database's requests from memory into denorm._mv_requests (SPI connected,
-// in a transaction); they count as moved when that transaction commits (two flushes at
-// once may both move the same requests: an extra row, never a lost one). The first
-// call after shared memory was created requests every registered view.
-void flush_memory_requests();
+// in a transaction); they count as moved when that transaction commits. One flush at
+// a time: a second waits for the first to commit, or, with wait = false (the worker's
+// pass), leaves the requests where they are for its next pass — so a refresh that
+// flushed and then waits for its view's locks never holds the worker's flush back
+// behind it, and status readers keep seeing those requests in memory meanwhile. The
+// first call after shared memory was created requests every registered view.
+void flush_memory_requests(bool wait = true);
 
 }  // namespace denorm::pg
