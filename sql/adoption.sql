@@ -56,6 +56,28 @@ INSERT INTO messages VALUES (5, 3, 4, 'new pair');
 DELETE FROM messages WHERE id = 3;
 SELECT * FROM conversations ORDER BY me, other;
 
+-- reconcile() reports a target row create_missing should have created and that is
+-- missing (stored NULL) and a fix inserts it; a key without contributing rows is not
+-- missing (shop 2's revenue is 0, but its paid order makes its row due). A row missing
+-- for two column groups (conversation 2-1) is inserted once, by the first reconciled,
+-- with every column's value.
+DELETE FROM st2 WHERE user_id = 2;
+DELETE FROM conversations WHERE (me, other) IN ((2, 1), (3, 4));
+DELETE FROM shops WHERE shop IN (2, 4);
+SELECT * FROM denorm.reconcile(fix => false) WHERE counter IN ('p2n', 'conv_received', 'conv_last_in', 'shop_revenue', 'shop_paid')
+ ORDER BY counter, key::text;
+SELECT * FROM denorm.reconcile() WHERE counter IN ('p2n', 'conv_received', 'conv_last_in', 'shop_revenue', 'shop_paid')
+ ORDER BY counter, key::text;
+SELECT count(*) AS mismatches FROM denorm.reconcile(fix => false) WHERE counter IN ('p2n', 'conv_received', 'conv_last_in',
+                                                                                    'shop_revenue', 'shop_paid');
+SELECT * FROM shops ORDER BY shop;
+
+-- resume() after a bulk load creates the rows of the new keys.
+SELECT denorm.suspend('p2');
+INSERT INTO p2 VALUES (20, 8), (21, 8), (22, 9);
+SELECT denorm.resume('p2');
+SELECT user_id, n FROM st2 ORDER BY user_id;
+
 RESET search_path;
 SET client_min_messages = warning;
 SELECT denorm.drop_counter(name) FROM denorm.counters WHERE target::text LIKE 'adopt.%' ORDER BY name;

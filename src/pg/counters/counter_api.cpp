@@ -12,6 +12,7 @@ extern "C" {
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -68,8 +69,12 @@ void create_and_backfill(const char *sql, int nargs, Oid *types, Datum *values, 
         Oid rtypes[2] = {REGCLASSOID, TEXTOID};
         Datum rvalues[2] = {ObjectIdGetDatum(target), column};
         execute_as(ext_owner, "SELECT denorm._recompute($1, $2)", 2, rtypes, rvalues, nullptr);
+        // (Absent while the extension's SQL is older than this library, until ALTER
+        // EXTENSION denorm UPDATE: the definition is then created without adoption.)
         Oid atypes[1] = {TEXTOID};
-        execute_as(ext_owner, "SELECT denorm._adopt($1)", 1, atypes, values, nullptr);
+        List *adopt = list_make2(makeString(pstrdup("denorm")), makeString(pstrdup("_adopt")));
+        if (OidIsValid(LookupFuncName(adopt, 1, atypes, true)))
+            execute_as(ext_owner, "SELECT denorm._adopt($1)", 1, atypes, values, nullptr);
     }
     SPI_finish();
 }

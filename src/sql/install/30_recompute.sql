@@ -366,42 +366,46 @@ BEGIN
     RETURN n1 + n2;
 END $$;
 
--- Adoption (backfill of a create_missing definition): inserts the target rows that
--- runtime create_missing would have created had every existing source row been
--- inserted after the definition — a row for each key with a row that contributes
--- (a count: any row the filter keeps; a sum: a non-zero value; a min or max: a
--- non-NULL value; a latest: any row). The target's BEFORE INSERT initialiser computes
--- the new rows' values. Runs as the extension's owner, the INSERT as the target's;
--- returns the rows inserted (0 unless create_missing).
+-- The target keys runtime create_missing would have created a row for, had every
+-- existing source row been inserted after the definition: a key with a row that
+-- contributes (a count: any row the filter keeps; a sum: a non-zero value; a min or
+-- max: a non-NULL value; a latest: any row). A SELECT whose columns are named like the
+-- target key columns; NULL unless the definition has create_missing.
+CREATE FUNCTION denorm._adoption_keys_sql(d denorm._definitions) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN d.create_missing THEN pg_catalog.format('SELECT DISTINCT %s FROM %s s WHERE %s AND %s AND %s',
+        (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I AS %I', d.source_key[o], k), ', ' ORDER BY o)
+           FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o)),
+        d.source,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I IS NOT NULL', k), ' AND ')
+           FROM pg_catalog.unnest(d.source_key) k),
+        denorm._filter_sql(d),
+        CASE d.kind
+            WHEN 'sum' THEN pg_catalog.format('(%s) OPERATOR(pg_catalog.<>) 0', denorm._deparse_expression(d.source, d.value))
+            WHEN 'min' THEN pg_catalog.format('(%s) IS NOT NULL', denorm._deparse_expression(d.source, d.value))
+            WHEN 'max' THEN pg_catalog.format('(%s) IS NOT NULL', denorm._deparse_expression(d.source, d.value))
+            ELSE 'true' END) END
+$$;
+
+-- Adoption (a create_missing definition's backfill): inserts the rows of
+-- _adoption_keys_sql; the target's BEFORE INSERT initialiser computes their values.
+-- Runs as the extension's owner, the INSERT as the target's; returns the rows inserted.
 CREATE FUNCTION denorm._adopt(counter_name text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d denorm._definitions;
-    keys text;
-    contributes text;
 BEGIN
     SELECT * INTO d FROM denorm._definitions x WHERE x.name = counter_name;
     IF NOT FOUND OR NOT d.create_missing THEN
         RETURN 0;
     END IF;
-    keys := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(k), ', ' ORDER BY o)
-               FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o));
-    contributes := CASE d.kind
-        WHEN 'sum' THEN pg_catalog.format('(%s) OPERATOR(pg_catalog.<>) 0', denorm._deparse_expression(d.source, d.value))
-        WHEN 'min' THEN pg_catalog.format('(%s) IS NOT NULL', denorm._deparse_expression(d.source, d.value))
-        WHEN 'max' THEN pg_catalog.format('(%s) IS NOT NULL', denorm._deparse_expression(d.source, d.value))
-        ELSE 'true' END;
     RETURN denorm._as_owner(d.target, pg_catalog.format(
-        'WITH i AS (INSERT INTO %1$s AS t (%2$s%3$s) SELECT DISTINCT %4$s%5$s FROM %6$s s WHERE %7$s AND %8$s AND %9$s '
-        '           ON CONFLICT (%2$s) DO NOTHING RETURNING 1) '
+        'WITH i AS (INSERT INTO %1$s AS t (%2$s%3$s) SELECT k.*%4$s FROM (%5$s) k ON CONFLICT (%2$s) DO NOTHING RETURNING 1) '
         'SELECT pg_catalog.count(*) FROM i',
-        d.target, keys,
+        d.target,
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(k), ', ' ORDER BY o)
+           FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o)),
         CASE WHEN d.touch IS NULL THEN '' ELSE ', ' || pg_catalog.quote_ident(d.touch) END,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I', k), ', ' ORDER BY o)
-           FROM pg_catalog.unnest(d.source_key) WITH ORDINALITY u(k, o)),
         CASE WHEN d.touch IS NULL THEN '' ELSE ', pg_catalog.now()' END,
-        d.source,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I IS NOT NULL', k), ' AND ')
-           FROM pg_catalog.unnest(d.source_key) k),
-        denorm._filter_sql(d), contributes))::bigint;
+        denorm._adoption_keys_sql(d)))::bigint;
 END $$;

@@ -71,6 +71,7 @@ DECLARE
     key_from_json text;
     pending text;
     candidates jsonb[];
+    missing text;
     batch jsonb;
     n int;
     i int;
@@ -119,6 +120,21 @@ BEGIN
       INTO key_json, key_list, key_from_json
       FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, o);
 
+    -- Target rows create_missing should have created and that are missing (rows aliased
+    -- t holding only the key columns): reported with stored NULL, inserted by a fix.
+    missing := (SELECT pg_catalog.string_agg(pg_catalog.format('SELECT %s FROM (%s) a',
+                           (SELECT pg_catalog.string_agg(pg_catalog.format('a.%I', c), ', ' ORDER BY o)
+                              FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, o)),
+                           denorm._adoption_keys_sql(x)), ' UNION ')
+                  FROM denorm._definitions x
+                 WHERE x.target = d.target AND x.target_columns && cols AND x.create_missing);
+    IF missing IS NOT NULL THEN
+        missing := pg_catalog.format('SELECT m.* FROM (%s) m WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
+            missing, d.target,
+            (SELECT pg_catalog.string_agg(pg_catalog.format('x.%1$I OPERATOR(pg_catalog.=) m.%1$I', c), ' AND ')
+               FROM pg_catalog.unnest(keycols) c));
+    END IF;
+
     -- Every statement on the target runs as its owner (denorm._as_owner), which
     -- returns the rows as one jsonb array of {key, stored, expected}.
     IF NOT fix THEN
@@ -128,6 +144,14 @@ BEGIN
                    '''expected'', %3$s) ORDER BY %6$s) FROM %4$s t %5$s WHERE %2$s IS DISTINCT FROM %3$s',
                    key_json, stored_json, expected_json, d.target, report_join, key_list)), '[]')::pg_catalog.jsonb)
                AS r(key jsonb, stored jsonb, expected jsonb);
+        IF missing IS NOT NULL THEN
+            RETURN QUERY SELECT r.key, NULL::jsonb, r.expected, false
+              FROM pg_catalog.jsonb_to_recordset(coalesce(denorm._as_owner(d.target, pg_catalog.format(
+                       'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(''key'', %1$s, ''expected'', %2$s) '
+                       'ORDER BY %3$s) FROM (%4$s) t %5$s',
+                       key_json, expected_json, key_list, missing, fix_join)), '[]')::pg_catalog.jsonb)
+                   AS r(key jsonb, expected jsonb);
+        END IF;
         RETURN;
     END IF;
 
@@ -158,6 +182,18 @@ BEGIN
           batch::text), '[]')::pg_catalog.jsonb) AS r(key jsonb, stored jsonb, expected jsonb);
         i := i + batch_size;
     END LOOP;
+    -- Missing rows are inserted (ON CONFLICT: a writer may create one meanwhile); their
+    -- BEFORE INSERT initialiser computes the values, which RETURNING reports.
+    IF missing IS NOT NULL THEN
+        RETURN QUERY SELECT r.key, NULL::jsonb, r.expected, true
+          FROM pg_catalog.jsonb_to_recordset(coalesce(denorm._as_owner(d.target, pg_catalog.format(
+                   'WITH t AS (INSERT INTO %1$s AS t (%2$s) SELECT * FROM (%3$s) m ON CONFLICT (%2$s) DO NOTHING RETURNING t.*) '
+                   'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(''key'', %4$s, ''expected'', %5$s) '
+                   'ORDER BY %6$s) FROM t',
+                   d.target, (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(keycols) c),
+                   missing, key_json, stored_json, key_list)), '[]')::pg_catalog.jsonb)
+               AS r(key jsonb, expected jsonb);
+    END IF;
 END $$;
 
 -- Records one counter's reconcile run (as the extension owner: the audit trail is

@@ -219,44 +219,48 @@ BEGIN
     RETURN n1 + n2;
 END $$;
 
--- Adoption (backfill of a create_missing definition): inserts the target rows that
--- runtime create_missing would have created had every existing source row been
--- inserted after the definition — a row for each key with a row that contributes
--- (a count: any row the filter keeps; a sum: a non-zero value; a min or max: a
--- non-NULL value; a latest: any row). The target's BEFORE INSERT initialiser computes
--- the new rows' values. Runs as the extension's owner, the INSERT as the target's;
--- returns the rows inserted (0 unless create_missing).
+-- The target keys runtime create_missing would have created a row for, had every
+-- existing source row been inserted after the definition: a key with a row that
+-- contributes (a count: any row the filter keeps; a sum: a non-zero value; a min or
+-- max: a non-NULL value; a latest: any row). A SELECT whose columns are named like the
+-- target key columns; NULL unless the definition has create_missing.
+CREATE FUNCTION denorm._adoption_keys_sql(d denorm._definitions) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN d.create_missing THEN pg_catalog.format('SELECT DISTINCT %s FROM %s s WHERE %s AND %s AND %s',
+        (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I AS %I', d.source_key[o], k), ', ' ORDER BY o)
+           FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o)),
+        d.source,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I IS NOT NULL', k), ' AND ')
+           FROM pg_catalog.unnest(d.source_key) k),
+        denorm._filter_sql(d),
+        CASE d.kind
+            WHEN 'sum' THEN pg_catalog.format('(%s) OPERATOR(pg_catalog.<>) 0', denorm._deparse_expression(d.source, d.value))
+            WHEN 'min' THEN pg_catalog.format('(%s) IS NOT NULL', denorm._deparse_expression(d.source, d.value))
+            WHEN 'max' THEN pg_catalog.format('(%s) IS NOT NULL', denorm._deparse_expression(d.source, d.value))
+            ELSE 'true' END) END
+$$;
+
+-- Adoption (a create_missing definition's backfill): inserts the rows of
+-- _adoption_keys_sql; the target's BEFORE INSERT initialiser computes their values.
+-- Runs as the extension's owner, the INSERT as the target's; returns the rows inserted.
 CREATE FUNCTION denorm._adopt(counter_name text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d denorm._definitions;
-    keys text;
-    contributes text;
 BEGIN
     SELECT * INTO d FROM denorm._definitions x WHERE x.name = counter_name;
     IF NOT FOUND OR NOT d.create_missing THEN
         RETURN 0;
     END IF;
-    keys := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(k), ', ' ORDER BY o)
-               FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o));
-    contributes := CASE d.kind
-        WHEN 'sum' THEN pg_catalog.format('(%s) OPERATOR(pg_catalog.<>) 0', denorm._deparse_expression(d.source, d.value))
-        WHEN 'min' THEN pg_catalog.format('(%s) IS NOT NULL', denorm._deparse_expression(d.source, d.value))
-        WHEN 'max' THEN pg_catalog.format('(%s) IS NOT NULL', denorm._deparse_expression(d.source, d.value))
-        ELSE 'true' END;
     RETURN denorm._as_owner(d.target, pg_catalog.format(
-        'WITH i AS (INSERT INTO %1$s AS t (%2$s%3$s) SELECT DISTINCT %4$s%5$s FROM %6$s s WHERE %7$s AND %8$s AND %9$s '
-        '           ON CONFLICT (%2$s) DO NOTHING RETURNING 1) '
+        'WITH i AS (INSERT INTO %1$s AS t (%2$s%3$s) SELECT k.*%4$s FROM (%5$s) k ON CONFLICT (%2$s) DO NOTHING RETURNING 1) '
         'SELECT pg_catalog.count(*) FROM i',
-        d.target, keys,
+        d.target,
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(k), ', ' ORDER BY o)
+           FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o)),
         CASE WHEN d.touch IS NULL THEN '' ELSE ', ' || pg_catalog.quote_ident(d.touch) END,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I', k), ', ' ORDER BY o)
-           FROM pg_catalog.unnest(d.source_key) WITH ORDINALITY u(k, o)),
         CASE WHEN d.touch IS NULL THEN '' ELSE ', pg_catalog.now()' END,
-        d.source,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I IS NOT NULL', k), ' AND ')
-           FROM pg_catalog.unnest(d.source_key) k),
-        denorm._filter_sql(d), contributes))::bigint;
+        denorm._adoption_keys_sql(d)))::bigint;
 END $$;
 
 -- Reconciles the column of one counter (with every definition sharing it; for min,
@@ -284,6 +288,7 @@ DECLARE
     key_from_json text;
     pending text;
     candidates jsonb[];
+    missing text;
     batch jsonb;
     n int;
     i int;
@@ -332,6 +337,21 @@ BEGIN
       INTO key_json, key_list, key_from_json
       FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, o);
 
+    -- Target rows create_missing should have created and that are missing (rows aliased
+    -- t holding only the key columns): reported with stored NULL, inserted by a fix.
+    missing := (SELECT pg_catalog.string_agg(pg_catalog.format('SELECT %s FROM (%s) a',
+                           (SELECT pg_catalog.string_agg(pg_catalog.format('a.%I', c), ', ' ORDER BY o)
+                              FROM pg_catalog.unnest(keycols) WITH ORDINALITY u(c, o)),
+                           denorm._adoption_keys_sql(x)), ' UNION ')
+                  FROM denorm._definitions x
+                 WHERE x.target = d.target AND x.target_columns && cols AND x.create_missing);
+    IF missing IS NOT NULL THEN
+        missing := pg_catalog.format('SELECT m.* FROM (%s) m WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
+            missing, d.target,
+            (SELECT pg_catalog.string_agg(pg_catalog.format('x.%1$I OPERATOR(pg_catalog.=) m.%1$I', c), ' AND ')
+               FROM pg_catalog.unnest(keycols) c));
+    END IF;
+
     -- Every statement on the target runs as its owner (denorm._as_owner), which
     -- returns the rows as one jsonb array of {key, stored, expected}.
     IF NOT fix THEN
@@ -341,6 +361,14 @@ BEGIN
                    '''expected'', %3$s) ORDER BY %6$s) FROM %4$s t %5$s WHERE %2$s IS DISTINCT FROM %3$s',
                    key_json, stored_json, expected_json, d.target, report_join, key_list)), '[]')::pg_catalog.jsonb)
                AS r(key jsonb, stored jsonb, expected jsonb);
+        IF missing IS NOT NULL THEN
+            RETURN QUERY SELECT r.key, NULL::jsonb, r.expected, false
+              FROM pg_catalog.jsonb_to_recordset(coalesce(denorm._as_owner(d.target, pg_catalog.format(
+                       'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(''key'', %1$s, ''expected'', %2$s) '
+                       'ORDER BY %3$s) FROM (%4$s) t %5$s',
+                       key_json, expected_json, key_list, missing, fix_join)), '[]')::pg_catalog.jsonb)
+                   AS r(key jsonb, expected jsonb);
+        END IF;
         RETURN;
     END IF;
 
@@ -371,6 +399,18 @@ BEGIN
           batch::text), '[]')::pg_catalog.jsonb) AS r(key jsonb, stored jsonb, expected jsonb);
         i := i + batch_size;
     END LOOP;
+    -- Missing rows are inserted (ON CONFLICT: a writer may create one meanwhile); their
+    -- BEFORE INSERT initialiser computes the values, which RETURNING reports.
+    IF missing IS NOT NULL THEN
+        RETURN QUERY SELECT r.key, NULL::jsonb, r.expected, true
+          FROM pg_catalog.jsonb_to_recordset(coalesce(denorm._as_owner(d.target, pg_catalog.format(
+                   'WITH t AS (INSERT INTO %1$s AS t (%2$s) SELECT * FROM (%3$s) m ON CONFLICT (%2$s) DO NOTHING RETURNING t.*) '
+                   'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(''key'', %4$s, ''expected'', %5$s) '
+                   'ORDER BY %6$s) FROM t',
+                   d.target, (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(keycols) c),
+                   missing, key_json, stored_json, key_list)), '[]')::pg_catalog.jsonb)
+               AS r(key jsonb, expected jsonb);
+    END IF;
 END $$;
 
 -- The checks every definition passes: tables, keys (the target's primary key when
