@@ -78,6 +78,18 @@ INSERT INTO p2 VALUES (20, 8), (21, 8), (22, 9);
 SELECT denorm.resume('p2');
 SELECT user_id, n FROM st2 ORDER BY user_id;
 
+-- A change that only removes rows never creates a target row: deleting a user's
+-- statistics row and its projects in one transaction, in either order, leaves no row.
+BEGIN;
+DELETE FROM st2 WHERE user_id = 0;
+DELETE FROM p2 WHERE user_id = 0;
+COMMIT;
+BEGIN;
+DELETE FROM p2 WHERE user_id = 8;
+DELETE FROM st2 WHERE user_id = 8;
+COMMIT;
+SELECT user_id, n FROM st2 ORDER BY user_id;
+
 RESET search_path;
 SET client_min_messages = warning;
 SELECT denorm.drop_counter(name) FROM denorm.counters WHERE target::text LIKE 'adopt.%' ORDER BY name;

@@ -92,7 +92,9 @@ bool apply_one(CounterDef *def, const Accum *acc)
     delta_and_key(def, acc, values);
     int rc = SPI_execute_plan(def->update_plan, values, nullptr, false, 0);
     if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counter \"%s\" failed: %d", def->name, rc);
-    if (SPI_processed > 0 || !def->create_missing) return false;
+    // A change that only removed rows (a target row deleted with its source rows, in
+    // either order) never creates the row.
+    if (SPI_processed > 0 || !def->create_missing || !acc->has_added) return false;
     rc = SPI_execute_plan(def->upsert_plan, values, nullptr, false, 0);
     if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
         elog(ERROR, "denorm: insert for counter \"%s\" failed: %d", def->name, rc);

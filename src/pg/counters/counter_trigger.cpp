@@ -102,6 +102,7 @@ void accumulate(DefState *ds, Batch *batch, TupleTableSlot *slot, ExprContext *e
         keep_best(def, batch_cxt, acc, value, sign);
         return;
     }
+    if (sign > 0) acc.has_added = true;  // create_missing creates a row only for a key that gained rows
     if (def->is_count) {
         acc.ival += sign;
         return;

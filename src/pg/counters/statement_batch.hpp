@@ -26,6 +26,8 @@ struct Accum {
     Datum *keys = nullptr;  // source key datums, copied into the batch context
     // min and max: the best value the statement added and the best it removed (the
     // greatest for max, the least for min); latest: has_removed marks a touched key.
+    // has_added: the statement added rows for the key (count and sum too: only then may
+    // create_missing create the target row).
     bool has_added = false;
     bool has_removed = false;
     Datum added = 0;

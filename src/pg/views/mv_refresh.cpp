@@ -165,9 +165,10 @@ void require_registered(Oid mv)
                         errmsg("materialized view %s is not registered", get_rel_name(mv)),
                         errhint("Register it with denorm.register_mv().")));
 }
-}  // namespace
 
-DENORM_FUNCTION(denorm_request_refresh)
+// The mv argument of request_refresh and refresh_now: not NULL, owned by the caller,
+// registered. SPI is connected afterwards.
+Oid owned_registered_view(FunctionCallInfo fcinfo)
 {
     static const char *const required[] = {"mv"};
     require_arguments(fcinfo, required, 1);
@@ -175,6 +176,13 @@ DENORM_FUNCTION(denorm_request_refresh)
     require_owner(mv, "materialized view", own_view);
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     require_registered(mv);
+    return mv;
+}
+}  // namespace
+
+DENORM_FUNCTION(denorm_request_refresh)
+{
+    Oid mv = owned_registered_view(fcinfo);
     Oid types[1] = {REGCLASSOID};
     Datum values[1] = {ObjectIdGetDatum(mv)};
     execute_as(extension_owner(), "SELECT denorm._request($1)", 1, types, values, nullptr);
@@ -184,12 +192,7 @@ DENORM_FUNCTION(denorm_request_refresh)
 
 DENORM_FUNCTION(denorm_refresh_now)
 {
-    static const char *const required[] = {"mv"};
-    require_arguments(fcinfo, required, 1);
-    Oid mv = PG_GETARG_OID(0);
-    require_owner(mv, "materialized view", own_view);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    require_registered(mv);
+    Oid mv = owned_registered_view(fcinfo);
     RunAs as;
     run_as_begin(&as, extension_owner(), false);  // REFRESH restricts itself
     int64 rows;
