@@ -328,8 +328,6 @@ CREATE FUNCTION denorm._recompute(target regclass, target_column text) RETURNS b
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     e record;
-    n1 bigint;
-    n2 bigint;
     grp denorm._definitions;
 BEGIN
     SELECT * INTO grp FROM denorm._definitions x
@@ -355,15 +353,16 @@ BEGIN
     PERFORM denorm._as_owner(target, pg_catalog.format(
         'SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s t ORDER BY %s FOR UPDATE) l', target,
         denorm._lock_order('t', e.keycols)));
-    n1 := denorm._as_owner(target, pg_catalog.format(
-        'WITH u AS (UPDATE %1$s t SET %2$I = v.total FROM (%3$s) v WHERE %4$s AND t.%2$I IS DISTINCT FROM v.total '
-        'RETURNING 1) SELECT pg_catalog.count(*) FROM u',
+    -- One statement: every target row joined to its recount (0 without source rows) by
+    -- a hash join, each changed row written once (a probe of the recount per target row
+    -- took minutes on a million source rows).
+    RETURN denorm._as_owner(target, pg_catalog.format(
+        'WITH x AS (SELECT t.tableoid AS rel, t.ctid AS row_id, coalesce(v.total, 0) AS total '
+        '             FROM %1$s t LEFT JOIN (%3$s) v ON %4$s WHERE t.%2$I IS DISTINCT FROM coalesce(v.total, 0)), '
+        '     u AS (UPDATE %1$s t SET %2$I = x.total FROM x '
+        '           WHERE t.tableoid OPERATOR(pg_catalog.=) x.rel AND t.ctid OPERATOR(pg_catalog.=) x.row_id RETURNING 1) '
+        'SELECT pg_catalog.count(*) FROM u',
         target, target_column, e.query, denorm._key_join(e.keycols, 't', 'v')))::bigint;
-    n2 := denorm._as_owner(target, pg_catalog.format(
-        'WITH u AS (UPDATE %1$s t SET %2$I = 0 WHERE t.%2$I IS DISTINCT FROM 0 '
-        'AND NOT EXISTS (SELECT 1 FROM (%3$s) v WHERE %4$s) RETURNING 1) SELECT pg_catalog.count(*) FROM u',
-        target, target_column, e.query, denorm._key_join(e.keycols, 't', 'v')))::bigint;
-    RETURN n1 + n2;
 END $$;
 
 -- The target keys runtime create_missing would have created a row for, had every
