@@ -63,7 +63,8 @@ bool may_see(Oid rel)
 
 int pin_search_path()
 {
-    if (namespace_search_path && strcmp(namespace_search_path, pinned_search_path) == 0) return -1;
+    // Always a level of its own, even when already pinned: a SET search_path by code run
+    // inside (a trigger of the target's owner) is undone when we unpin.
     int nest = NewGUCNestLevel();
     (void) set_config_option("search_path", pinned_search_path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
                              false);
@@ -81,6 +82,14 @@ void run_as_begin(RunAs *state, Oid role, bool restricted)
     state->restricted = restricted;
     run_as_switch(state, role);
     state->guc_nest = pin_search_path();
+}
+
+void run_as_begin_unpinned(RunAs *state, Oid role)
+{
+    GetUserIdAndSecContext(&state->save_user, &state->save_sec);
+    state->restricted = true;
+    run_as_switch(state, role);
+    state->guc_nest = -1;
 }
 
 void run_as_switch(RunAs *state, Oid role)

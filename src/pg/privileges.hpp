@@ -37,11 +37,15 @@ struct RunAs {
     Oid save_user;
     int save_sec;
     bool restricted;
-    int guc_nest;  // -1 when search_path was already pinned
+    int guc_nest;  // -1 while not pinned
 };
 // restricted = false only for REFRESH MATERIALIZED VIEW, which switches to the
 // view's owner itself and must create its temporary table before it restricts itself.
 void run_as_begin(RunAs *state, Oid role, bool restricted = true);
+// The same without pinning search_path: only for a statement on denorm's own tables
+// that qualifies every name, type and function it uses and fires no user code (the
+// refresh request a writer appends at commit).
+void run_as_begin_unpinned(RunAs *state, Oid role);
 // Another role for the next statement of the same run (a batch writing several
 // owners' tables).
 void run_as_switch(RunAs *state, Oid role);

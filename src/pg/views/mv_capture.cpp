@@ -139,7 +139,7 @@ void insert_requests(Oid *views, int n, bool in_memory)
     ArrayType *array = construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
     Datum values[1] = {PointerGetDatum(array)};
     RunAs as;
-    run_as_begin(&as, request_owner);
+    run_as_begin_unpinned(&as, request_owner);  // our own table, every name qualified
     int rc = SPI_execute_plan(insert_plan, values, nullptr, false, 0);
     run_as_end(&as);
     if (rc != SPI_OK_INSERT) elog(ERROR, "denorm: could not record a refresh request: %d", rc);
