@@ -47,6 +47,7 @@ SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggrega
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggregate => 'sum', value => 'row_number() OVER ()');
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggregate => 'sum', value => 'generate_series(1, score)');
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', filter => 'random() > 0.5');
+SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', filter => 'now() > ''2020-01-01''');
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggregate => 'max', value => 'flag');
 SELECT denorm.create_counter('c', 'parent', 'n', 'child', '{parent_id}', aggregate => 'min', value => 'body');
 SELECT denorm.create_counter('c', 'parent', 'm', 'child', '{parent_id}', aggregate => 'max', value => 'score', deferred => true);

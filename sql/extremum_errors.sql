@@ -110,7 +110,7 @@ SELECT denorm.create_latest('e', 'parent', '{last_at,last_id}', 'child', '{paren
 SELECT denorm.create_latest('e', 'parent', '{last_id,last_at}', 'child', '{parent_id}', source_values => '{id,at}',
                             order_by => '{id,at}');
 SELECT denorm.create_latest('e', 'parent', '{last_id,last_at}', 'child', '{parent_id}', source_values => '{id,at}',
-                            order_by => '{at::date,id}');
+                            order_by => '{id::bigint,id}');
 SELECT denorm.create_latest('e', 'parent', '{last_id,last_at}', 'child', '{parent_id}', source_values => '{id,at}',
                             order_by => '{at}');
 -- 42804 wrong types: a value that cannot be assigned to the column (text into int,

@@ -52,7 +52,7 @@ namespace {
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                     errmsg("%s \"%s\" uses %s", what, text, feature),
                     errdetail("A filter or value is evaluated on each source row alone: it may use the row's "
-                              "columns and immutable or stable functions only.")));
+                              "columns and immutable functions only.")));
     pg_unreachable();
 }
 
@@ -108,6 +108,9 @@ Node *parse_row_expression(Relation rel, const char *text, const char *what)
         refuse_feature(what, text, "a set-returning function");
     if (pstate->p_hasSubLinks || checkExprHasSubLink(expr)) refuse_feature(what, text, "a subquery");
     if (contain_volatile_functions(expr)) refuse_feature(what, text, "a volatile function");
+    // A stable function (now(), a cast to timestamptz) may give another value when a row is
+    // removed than when it was added: the counter would drift. Only immutable ones.
+    if (contain_mutable_functions(expr)) refuse_feature(what, text, "a function that is not immutable");
     if (IsA(expr, Var) && reinterpret_cast<Var *>(expr)->varattno == InvalidAttrNumber)
         refuse_feature(what, text, "the whole row");
     Oid func = InvalidOid;

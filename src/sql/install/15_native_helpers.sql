@@ -11,7 +11,7 @@ CREATE FUNCTION denorm._counter_init_trigger() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_init_trigger';
 
 -- Parses expr as one scalar expression over a row of source and returns its type;
--- raises 0A000 for subqueries, aggregates, window/set-returning/volatile functions.
+-- raises 0A000 for subqueries, aggregates, window/set-returning and non-immutable functions.
 CREATE FUNCTION denorm._expression_type(source regclass, expr text, what text) RETURNS regtype
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_expression_type';
 -- The same expression as SQL text that is safe to embed and independent of search_path.
