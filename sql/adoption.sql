@@ -90,6 +90,28 @@ DELETE FROM st2 WHERE user_id = 8;
 COMMIT;
 SELECT user_id, n FROM st2 ORDER BY user_id;
 
+-- A deferred counter's fold creates a missing row only for a key that gained rows: the
+-- row deleted with its source rows stays deleted.
+CREATE TABLE likes (id int PRIMARY KEY, post int);
+CREATE TABLE posts (post int PRIMARY KEY, likes int NOT NULL DEFAULT 0, top_like int);
+SELECT denorm.create_counter('post_likes', 'posts', 'likes', 'likes', '{post}', deferred => true, create_missing => true);
+INSERT INTO likes VALUES (1, 1), (2, 1), (3, 2);
+SELECT denorm.run_pending() >= 0 AS folded;
+SELECT * FROM posts ORDER BY post;
+BEGIN;
+DELETE FROM posts WHERE post = 1;
+DELETE FROM likes WHERE post = 1;
+COMMIT;
+SELECT denorm.run_pending() >= 0 AS folded;
+SELECT * FROM posts ORDER BY post;
+
+-- resume() reconciles every kind of definition fed by the source, a max too.
+SELECT denorm.create_counter('post_top', 'posts', 'top_like', 'likes', '{post}', aggregate => 'max', value => 'id');
+SELECT denorm.suspend('likes');
+INSERT INTO likes VALUES (4, 2);
+SELECT denorm.resume('likes');
+SELECT * FROM posts ORDER BY post;
+
 RESET search_path;
 SET client_min_messages = warning;
 SELECT denorm.drop_counter(name) FROM denorm.counters WHERE target::text LIKE 'adopt.%' ORDER BY name;

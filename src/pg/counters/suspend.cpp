@@ -56,10 +56,11 @@ DENORM_FUNCTION(denorm_resume)
         int nest = pin_search_path();
         Oid types[1] = {REGCLASSOID};
         Datum values[1] = {ObjectIdGetDatum(source)};
-        // One reconcile per counter column fed by this source (shared columns once).
+        // One reconcile per counter column (or min/max/latest group) fed by this source,
+        // shared columns once.
         SPI_execute_with_args("SELECT pg_catalog.count(*) FROM "
                               "(SELECT pg_catalog.min(name) AS name FROM denorm._definitions "
-                              "  WHERE source OPERATOR(pg_catalog.=) $1 AND kind IN ('count', 'sum') "
+                              "  WHERE source OPERATOR(pg_catalog.=) $1 "
                               "  GROUP BY target, target_columns[1]) c, "
                               "LATERAL denorm.reconcile(c.name) r WHERE r.fixed",
                               1, types, values, nullptr, false, 0);

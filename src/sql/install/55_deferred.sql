@@ -27,12 +27,14 @@ BEGIN
     keys := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(k), ', ' ORDER BY k) FROM pg_catalog.unnest(d.target_key) k);
     -- Both statements run as the target's owner (its triggers fire as it, never as
     -- the extension's owner); the row security of _pending_deltas lets it read and
-    -- delete the deltas of the counters on its own tables.
+    -- delete the deltas of the counters on its own tables. A missing row is created only
+    -- for a key some statement added to (a positive delta), as a writer's create_missing
+    -- would; the deltas of a key that only lost rows wait for its row like any other.
     IF d.create_missing THEN
         PERFORM denorm._as_owner(d.target, pg_catalog.format(
             'INSERT INTO %1$s AS t (%2$s) SELECT DISTINCT %3$s FROM denorm._pending_deltas p '
-            'WHERE p.counter OPERATOR(pg_catalog.=) $1 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %4$s) '
-            'ON CONFLICT (%2$s) DO NOTHING',
+            'WHERE p.counter OPERATOR(pg_catalog.=) $1 AND p.delta OPERATOR(pg_catalog.>) 0 '
+            '  AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %4$s) ON CONFLICT (%2$s) DO NOTHING',
             d.target, keys,
             (SELECT pg_catalog.string_agg(denorm._pending_key_element(d, 'p', k), ', ' ORDER BY k)
                FROM pg_catalog.unnest(d.target_key) k),
