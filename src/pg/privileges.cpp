@@ -23,9 +23,7 @@ extern "C" {
 
 namespace denorm::pg {
 
-namespace {
-const char *const pinned_search_path = "pg_catalog, pg_temp";
-}
+const char *const kPinnedSearchPath = "pg_catalog, pg_temp";
 
 Oid owner_of(Oid relid)
 {
@@ -66,7 +64,7 @@ int pin_search_path()
     // Always a level of its own, even when already pinned: a SET search_path by code run
     // inside (a trigger of the target's owner) is undone when we unpin.
     int nest = NewGUCNestLevel();
-    (void) set_config_option("search_path", pinned_search_path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+    (void) set_config_option("search_path", kPinnedSearchPath, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
                              false);
     return nest;
 }
@@ -76,20 +74,32 @@ void unpin_search_path(int nest)
     if (nest >= 0) AtEOXact_GUC(true, nest);
 }
 
-void run_as_begin(RunAs *state, Oid role, bool restricted)
+void with_fixed_search_path(void (*fn)(void *), void *arg)
+{
+    int nest = pin_search_path();
+    fn(arg);  // on error, transaction abort unwinds the GUC nest level
+    unpin_search_path(nest);
+}
+
+namespace {
+void switch_first(RunAs *state, Oid role, bool restricted)
 {
     GetUserIdAndSecContext(&state->save_user, &state->save_sec);
     state->restricted = restricted;
     run_as_switch(state, role);
+    state->guc_nest = -1;
+}
+}  // namespace
+
+void run_as_begin(RunAs *state, Oid role, bool restricted)
+{
+    switch_first(state, role, restricted);
     state->guc_nest = pin_search_path();
 }
 
 void run_as_begin_unpinned(RunAs *state, Oid role)
 {
-    GetUserIdAndSecContext(&state->save_user, &state->save_sec);
-    state->restricted = true;
-    run_as_switch(state, role);
-    state->guc_nest = -1;
+    switch_first(state, role, true);
 }
 
 void run_as_switch(RunAs *state, Oid role)

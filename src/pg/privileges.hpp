@@ -51,9 +51,15 @@ void run_as_begin_unpinned(RunAs *state, Oid role);
 void run_as_switch(RunAs *state, Oid role);
 void run_as_end(const RunAs *state);
 
-// The pinned search_path alone (parsing and preparing our statements).
+// The search_path every statement denorm runs on someone's behalf resolves names in.
+extern const char *const kPinnedSearchPath;
+
+// The pinned search_path alone (parsing and preparing our statements): pin returns
+// the GUC level unpin pops; with_fixed_search_path runs fn between the two, so what it
+// parses or prepares does not depend on the caller's search_path.
 int pin_search_path();
 void unpin_search_path(int nest);
+void with_fixed_search_path(void (*fn)(void *), void *arg);
 
 // Runs one statement as `role` under run_as (SPI must be connected). An error
 // keeps its SQLSTATE, message and hint but loses the CONTEXT lines of our internal

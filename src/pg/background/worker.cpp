@@ -37,6 +37,7 @@ extern "C" {
 #include "pg/gucs.hpp"
 #include "pg/views/memory_requests.hpp"
 #include "pg/views/mv_refresh.hpp"
+#include "pg/privileges.hpp"
 #include "pg/shared_state.hpp"
 
 
@@ -191,7 +192,7 @@ extern "C" void denorm_database_main(Datum arg)
     BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
     // A superuser session: nothing it runs may resolve a name through a schema
     // another role can create objects in.
-    SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+    SetConfigOption("search_path", kPinnedSearchPath, PGC_SUSET, PGC_S_OVERRIDE);
 
     if (!extension_installed()) {
         set_state(dbid, DbState::NotInstalled, -1);

@@ -143,12 +143,6 @@ char *deparse_row_expression(Relation rel, Node *expr)
     return args.out;
 }
 
-void with_fixed_search_path(void (*fn)(void *), void *arg)
-{
-    int nest = pin_search_path();
-    fn(arg);  // on error, transaction abort unwinds the GUC nest level
-    unpin_search_path(nest);
-}
 
 }  // namespace denorm::pg
 

@@ -19,8 +19,4 @@ Node *parse_row_expression(Relation rel, const char *text, const char *what);
 // The expression as SQL text that means the same under any search_path.
 char *deparse_row_expression(Relation rel, Node *expr);
 
-// Runs fn under search_path = pg_catalog, pg_temp, so what it parses or prepares
-// does not depend on the caller's search_path.
-void with_fixed_search_path(void (*fn)(void *), void *arg);
-
 }  // namespace denorm::pg
