@@ -7,6 +7,10 @@
 # a removed function needs its DROP); test/t/060_upgrade.pl then checks the result
 # against a fresh install.
 #   python3 scripts/upgrade_draft.py src/sql/released/denorm--0.1.sql denorm--0.2.sql
+# --refresh rewrites the functions an upgrade script under way already (re)creates with
+# their current definitions, and names the changed ones it does not touch yet:
+#   python3 scripts/upgrade_draft.py --refresh src/sql/updates/denorm--0.1--0.2.sql \
+#       src/sql/released/denorm--0.1.sql denorm--0.2.sql
 import re
 import sys
 
@@ -61,6 +65,35 @@ def key(s):
             types.append(' '.join(toks[1:]) if len(toks)>1 else toks[0])
         return ('F',m.group(1),tuple(types))
     return ('S',s2)
+def refresh(upgrade_path, new):
+    """Rewrites, in an upgrade script under way, every function it (re)creates with the
+    definition the built install script has now (keeping CREATE or CREATE OR REPLACE),
+    and lists the functions of the install script that differ from the released one
+    but that the upgrade script does not touch yet."""
+    newmap={key(s): s for s in new}
+    out=[]; touched=set()
+    for s in stmts(upgrade_path):
+        k=key(s)
+        if k[0]=='F' and k in newmap:
+            replace=re.search(r'CREATE OR REPLACE FUNCTION', s) is not None
+            body=newmap[k]
+            if replace: body=re.sub(r'CREATE FUNCTION','CREATE OR REPLACE FUNCTION',body,count=1)
+            out.append(body); touched.add(k)
+        else:
+            out.append(s)
+    open(upgrade_path,'w').write(''.join(out)+'\n')
+    return touched
+
+if sys.argv[1]=='--refresh':
+    # upgrade_draft.py --refresh UPGRADE_SCRIPT RELEASED_SCRIPT BUILT_SCRIPT
+    new=stmts(sys.argv[4]); old={key(s): strip_comments(s) for s in stmts(sys.argv[3])}
+    touched=refresh(sys.argv[2], new)
+    for s in new:
+        k=key(s)
+        if k[0]=='F' and k not in touched and old.get(k)!=strip_comments(s):
+            print('-- not yet in the upgrade script:', k[1], k[2])
+    sys.exit(0)
+
 old=stmts(sys.argv[1]); new=stmts(sys.argv[2])
 oldmap={}
 for s in old: oldmap[key(s)]=strip_comments(s)

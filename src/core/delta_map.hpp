@@ -63,6 +63,19 @@ public:
         for (int i = 0; i < width; i++) bytes[i] = static_cast<unsigned char>(bits >> (8 * (width - 1 - i)));
         add_part(bytes, static_cast<std::size_t>(width));
     }
+    // Bytes compared as memcmp compares them, the shorter first on a tie (what ORDER BY
+    // under COLLATE "C" and bytea's order do): each 0x00 is written 0x00 0x01 and the
+    // part ends with 0x00 0x00, so the encoding sorts in that order and stays
+    // unambiguous when further parts follow.
+    void add_ordered_bytes(const void *data, std::size_t len)
+    {
+        const auto *p = static_cast<const unsigned char *>(data);
+        for (std::size_t i = 0; i < len; i++) {
+            bytes_.push_back(static_cast<char>(p[i]));
+            if (p[i] == 0) bytes_.push_back('\x01');
+        }
+        bytes_.append("\0\0", 2);
+    }
     std::string_view view() const { return bytes_; }
 
 private:

@@ -7,10 +7,13 @@ namespace denorm::pg {
 PgProblem *copy_problem(const std::optional<core::Problem> &problem)
 {
     if (!problem) return nullptr;
-    auto *copy = static_cast<PgProblem *>(palloc(sizeof(PgProblem)));
+    // Allocations that cannot raise an ERROR: this runs while the Problem (a C++
+    // object) is alive, possibly inside guarded().
+    auto *copy = static_cast<PgProblem *>(palloc_extended(sizeof(PgProblem), MCXT_ALLOC_NO_OOM));
+    if (!copy) throw std::bad_alloc();
     copy->sqlstate = core::sqlstate_of(problem->kind);
-    copy->message = pstrdup(problem->message.c_str());
-    copy->hint = problem->hint.empty() ? nullptr : pstrdup(problem->hint.c_str());
+    copy->message = palloc_string(problem->message);
+    copy->hint = problem->hint.empty() ? nullptr : palloc_string(problem->hint);
     return copy;
 }
 

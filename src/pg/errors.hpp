@@ -14,6 +14,7 @@ extern "C" {
 #include <new>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/definition_rules.hpp"
 
@@ -64,6 +65,25 @@ auto guarded(Body &&body) -> decltype(body())
     raise_cxx_failure(failure);
 }
 
+// Copies of C++ strings palloc'd in the current memory context, for use inside a
+// guarded() section: an allocation failure throws std::bad_alloc instead of raising
+// an ERROR while C++ objects are alive.
+inline char *palloc_string(const std::string &text)
+{
+    auto *copy = static_cast<char *>(palloc_extended(text.size() + 1, MCXT_ALLOC_NO_OOM));
+    if (!copy) throw std::bad_alloc();
+    memcpy(copy, text.c_str(), text.size() + 1);
+    return copy;
+}
+inline char **palloc_strings(const std::vector<std::string> &texts)
+{
+    auto **out = static_cast<char **>(palloc_extended(sizeof(char *) * (texts.size() + 1), MCXT_ALLOC_NO_OOM));
+    if (!out) throw std::bad_alloc();
+    for (size_t i = 0; i < texts.size(); i++) out[i] = palloc_string(texts[i]);
+    out[texts.size()] = nullptr;
+    return out;
+}
+
 // Runs body, a C++ function returning std::string (statement text from the core), and
 // gives the text palloc'd in the current memory context. The copy is made inside
 // guarded() with an allocation that cannot raise an error, so no C++ object is alive
@@ -71,13 +91,15 @@ auto guarded(Body &&body) -> decltype(body())
 template <typename Body>
 char *guarded_string(Body &&body)
 {
-    return guarded([&] {
-        std::string text = body();
-        auto *copy = static_cast<char *>(palloc_extended(text.size() + 1, MCXT_ALLOC_NO_OOM));
-        if (!copy) throw std::bad_alloc();
-        memcpy(copy, text.c_str(), text.size() + 1);
-        return copy;
-    });
+    return guarded([&] { return palloc_string(body()); });
+}
+
+// Runs a core check (a callable returning std::optional<core::Problem>) and raises its
+// problem, if any, once no C++ object is alive.
+template <typename Check>
+void raise_problem(Check &&check)
+{
+    raise_if(guarded([&] { return copy_problem(check()); }));
 }
 
 }  // namespace denorm::pg

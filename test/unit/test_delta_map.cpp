@@ -121,3 +121,23 @@ TEST(KeyEncoder, OrderedIntegersKeepCompositeOrder)
     b.add_ordered_int(1, 4);
     EXPECT_LT(std::string(a.view()), std::string(b.view()));
 }
+
+TEST(KeyEncoder, OrderedBytesSortLikeMemcmpWithTheShorterFirst)
+{
+    // The order of COLLATE "C" (and bytea): what lockers use for text keys.
+    std::vector<std::string> values = {"", std::string("a\0", 2), "a", "ab", "b", "abc", std::string("\0", 1), "\xff"};
+    std::vector<std::string> encoded;
+    for (const std::string &v : values) {
+        KeyEncoder enc;
+        enc.add_ordered_bytes(v.data(), v.size());
+        enc.add_ordered_int(7, 4);  // a following part must not change the order
+        encoded.emplace_back(enc.view());
+    }
+    for (size_t i = 0; i < values.size(); i++)
+        for (size_t j = 0; j < values.size(); j++) {
+            int bytes = values[i].compare(values[j]);
+            int enc = encoded[i].compare(encoded[j]);
+            EXPECT_EQ(bytes < 0, enc < 0) << i << " vs " << j;
+            EXPECT_EQ(bytes == 0, enc == 0) << i << " vs " << j;
+        }
+}

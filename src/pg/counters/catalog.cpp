@@ -8,6 +8,7 @@
 extern "C" {
 #include "access/table.h"
 #include "access/xact.h"
+#include "lib/stringinfo.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
@@ -28,10 +29,10 @@ extern "C" {
 
 #include <initializer_list>
 
-#include "core/counter_statements.hpp"
+#include "core/statements.hpp"
 #include "pg/callbacks.hpp"
 #include "pg/errors.hpp"
-#include "pg/counters/expression.hpp"
+#include "pg/counters/definition_loader.hpp"
 #include "pg/privileges.hpp"
 
 namespace denorm::pg {
@@ -129,21 +130,6 @@ Oid rel_owner(Oid relid)
     return owner;
 }
 
-char *qualified_name(Oid relid)
-{
-    return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
-}
-
-char **text_array(Datum array, int *n)
-{
-    Datum *elems;
-    bool *nulls;
-    deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
-    char **out = static_cast<char **>(palloc(sizeof(char *) * (*n + 1)));
-    for (int i = 0; i < *n; i++) out[i] = TextDatumGetCString(elems[i]);
-    return out;
-}
-
 struct PrepareArgs {
     const char *sql;
     int nargs;
@@ -159,23 +145,16 @@ void prepare_fixed(void *arg)
 }
 
 
-struct ParseArgs {
-    Relation rel;
-    const char *text;
-    const char *what;
-    Node *expr;
-};
-void parse_fixed(void *arg)
+// A definition's expression planned (constant-folded) for the writer's row trigger,
+// copied into `into`. Planning may fold calls of the expression's functions: as the
+// source's owner, who defined them, never as the extension's owner.
+Expr *planned_expression(Node *parsed, Oid source_owner, MemoryContext into)
 {
-    auto *a = static_cast<ParseArgs *>(arg);
-    a->expr = parse_row_expression(a->rel, a->text, a->what);
-}
-
-Expr *planned_expression(Relation rel, const char *text, const char *what, MemoryContext into)
-{
-    ParseArgs args{rel, text, what, nullptr};
-    with_fixed_search_path(parse_fixed, &args);
-    Expr *planned = expression_planner(reinterpret_cast<Expr *>(args.expr));
+    if (!parsed) return nullptr;
+    RunAs as_definer;
+    run_as_begin(&as_definer, source_owner);
+    Expr *planned = expression_planner(reinterpret_cast<Expr *>(parsed));
+    run_as_end(&as_definer);
     MemoryContext old = MemoryContextSwitchTo(into);
     Expr *copy = static_cast<Expr *>(copyObjectImpl(planned));
     MemoryContextSwitchTo(old);
@@ -204,37 +183,37 @@ Oid delta_type_of(DeltaKind kind)
     return INT8OID;
 }
 
-// Prepares the UPDATE and (for create_missing) upsert of one definition
-// (core/counter_statements).
-void prepare_def_plans(CounterDef *def, const char *target_column, char **target_key, const char *touch)
+// Parameter types of a writer's statements: `first` leading ones, then the source key.
+Oid *parameter_types(const CounterDef *def, std::initializer_list<Oid> first)
 {
-    // Names quoted first: the core only joins them.
-    const char *table = qualified_name(def->target);
-    const char *column = quote_identifier(target_column);
-    const char *touch_column = touch ? quote_identifier(touch) : nullptr;
-    const char **key = static_cast<const char **>(palloc(sizeof(char *) * (def->nkeys + 1)));
-    for (int k = 0; k < def->nkeys; k++) key[k] = quote_identifier(target_key[k]);
-    int nkeys = def->nkeys;
-    auto target = [&] {
-        core::AdditiveTarget t;
-        t.table = table;
-        t.column = column;
-        t.key.assign(key, key + nkeys);
-        if (touch_column) t.touch = touch_column;
-        return t;
-    };
-    char *update_sql = guarded_string([&] { return core::apply_statement(target()); });
-    char *upsert_sql = def->create_missing ? guarded_string([&] { return core::upsert_statement(target()); }) : nullptr;
-
-    Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (def->nkeys + 1)));
-    types[0] = delta_type_of(def->delta_kind);
-    for (int k = 0; k < def->nkeys; k++) types[k + 1] = def->key_types[k];
-    def->update_plan = prepare_kept(update_sql, def->nkeys + 1, types);
-    // The target's BEFORE INSERT trigger computes a created row's counters from the
-    // sources, so the inserted value is overwritten; on conflict the delta applies.
-    if (upsert_sql) def->upsert_plan = prepare_kept(upsert_sql, def->nkeys + 1, types);
+    Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (first.size() + def->nkeys + 1)));
+    int n = 0;
+    for (Oid t : first) types[n++] = t;
+    for (int k = 0; k < def->nkeys; k++) types[n++] = def->key_types[k];
+    return types;
 }
 
+// The statements of a count or sum (core/statements): its UPDATE and, for
+// create_missing, its upsert; or, deferred, its pending insert. $1 the delta.
+void prepare_additive_plans(CounterDef *def, const LoadedDefinition &loaded)
+{
+    Oid *types = parameter_types(def, {delta_type_of(def->delta_kind)});
+    int nargs = def->nkeys + 1;
+    if (def->deferred) {
+        char *sql = guarded_string([&] { return core::pending_insert_statement(to_core(loaded)); });
+        def->pending_plan = prepare_kept(sql, nargs, types);
+        def->pending_owner = extension_owner();
+        return;
+    }
+    char *update_sql = guarded_string([&] { return core::apply_statement(to_core(loaded)); });
+    def->update_plan = prepare_kept(update_sql, nargs, types);
+    // The target's BEFORE INSERT trigger computes a created row's counters from the
+    // sources, so the inserted value is overwritten; on conflict the delta applies.
+    if (def->create_missing) {
+        char *upsert_sql = guarded_string([&] { return core::upsert_statement(to_core(loaded)); });
+        def->upsert_plan = prepare_kept(upsert_sql, nargs, types);
+    }
+}
 
 // How a min or max compares its values: the type's default btree order, under the
 // value expression's collation.
@@ -251,21 +230,22 @@ void set_value_comparison(CounterDef *def, MemoryContext cxt)
     get_typlenbyval(type, &def->value_typlen, &def->value_byval);
 }
 
-// The statements of a min, max or latest (see denorm._extremum_statements): parameters
-// $1, $2 of the value's type (the best added and removed value), then the source key.
-void prepare_extremum_plans(CounterDef *def)
+// The statements of a min, max or latest (core/statements): parameters $1, $2 of the
+// value's type (the best added and removed value), then the source key. The group's
+// recompute reads every definition on the target.
+void prepare_extremum_plans(CounterDef *def, const LoadedDefinition &loaded)
 {
-    Oid argtypes[1] = {TEXTOID};
-    Datum args[1] = {CStringGetTextDatum(def->name)};
-    if (SPI_execute_with_args("SELECT lock_sql, recompute_sql, create_sql, fast_sql FROM denorm._extremum_statements($1)",
-                              1, argtypes, args, nullptr, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-        elog(ERROR, "could not read the statements of counter \"%s\"", def->name);
-    char *sql[4];
-    for (int i = 0; i < 4; i++) sql[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
+    LoadedDefinitions on_target = load_definitions_on(def->target);
+    char *sql[4] = {nullptr, nullptr, nullptr, nullptr};
+    guarded([&] {
+        core::ExtremumStatements s = core::extremum_statements(to_core(on_target), to_core(loaded));
+        sql[0] = palloc_string(s.lock);
+        sql[1] = palloc_string(s.recompute);
+        if (s.create) sql[2] = palloc_string(*s.create);
+        if (s.fast) sql[3] = palloc_string(*s.fast);
+    });
     Oid value_type = def->value ? exprType(reinterpret_cast<Node *>(def->value)) : INT4OID;
-    Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (def->nkeys + 2)));
-    types[0] = types[1] = value_type;
-    for (int k = 0; k < def->nkeys; k++) types[k + 2] = def->key_types[k];
+    Oid *types = parameter_types(def, {value_type, value_type});
     int nargs = def->nkeys + 2;
     def->lock_plan = prepare_kept(sql[0], nargs, types);
     def->recompute_plan = prepare_kept(sql[1], nargs, types);
@@ -273,126 +253,73 @@ void prepare_extremum_plans(CounterDef *def)
     if (sql[3]) def->fast_plan = prepare_kept(sql[3], nargs, types);
 }
 
-// A deferred count or sum appends its changes (denorm._pending_insert_sql).
-void prepare_pending_plan(CounterDef *def)
-{
-    Oid argtypes[1] = {TEXTOID};
-    Datum args[1] = {CStringGetTextDatum(def->name)};
-    if (SPI_execute_with_args("SELECT denorm._pending_insert_sql($1)", 1, argtypes, args, nullptr, true, 1) !=
-            SPI_OK_SELECT ||
-        SPI_processed != 1)
-        elog(ERROR, "could not read the statement of deferred counter \"%s\"", def->name);
-    char *sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-    Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (def->nkeys + 1)));
-    types[0] = delta_type_of(def->delta_kind);
-    for (int k = 0; k < def->nkeys; k++) types[k + 1] = def->key_types[k];
-    def->pending_plan = prepare_kept(sql, def->nkeys + 1, types);
-    def->pending_owner = extension_owner();
-}
-
 void load_source(SourceEntry *entry)
 {
-    Oid argtypes[1] = {OIDOID};
-    Datum args[1] = {ObjectIdGetDatum(entry->key)};
-    if (SPI_execute_with_args("SELECT name, kind, target::pg_catalog.oid, target_columns[1], source_key, target_key, "
-                              "value, filter, create_missing, touch, "
-                              "pg_catalog.array_to_string(target_columns, ','), deferred FROM denorm._definitions "
-                              "WHERE source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 AND NOT suspended "
-                              "ORDER BY name",
-                              1, argtypes, args, nullptr, true, 0) != SPI_OK_SELECT)
-        elog(ERROR, "could not read denorm._definitions");
-    SPITupleTable *table = SPI_tuptable;
-    int n = static_cast<int>(SPI_processed);
+    LoadedDefinitions loaded = load_definitions_from(entry->key);
     MemoryContext cxt = entry->context;
+    int n = loaded.n;
     entry->defs.source = entry->key;
     entry->defs.ndefs = n;
     entry->defs.defs = static_cast<CounterDef *>(MemoryContextAllocZero(cxt, sizeof(CounterDef) * (n + 1)));
-    if (n == 0) return;
-
-    Relation rel = table_open(entry->key, AccessShareLock);
-    TupleDesc desc = RelationGetDescr(rel);
+    Oid source_owner = rel_owner(entry->key);
     for (int i = 0; i < n; i++) {
-        HeapTuple row = table->vals[i];
-        TupleDesc rowdesc = table->tupdesc;
-        bool isnull;
+        const LoadedDefinition &l = loaded.defs[i];
         CounterDef *def = &entry->defs.defs[i];
-        def->name = MemoryContextStrdup(cxt, TextDatumGetCString(SPI_getbinval(row, rowdesc, 1, &isnull)));
-        char *kind = TextDatumGetCString(SPI_getbinval(row, rowdesc, 2, &isnull));
-        // 'latest' is made by create_latest, never named as an aggregate.
-        def->kind = core::parse_aggregate(kind).value_or(core::Aggregate::Latest);
+        def->name = MemoryContextStrdup(cxt, l.name);
+        def->kind = l.kind;
         def->is_count = def->kind == core::Aggregate::Count;
-        def->target = DatumGetObjectId(SPI_getbinval(row, rowdesc, 3, &isnull));
+        def->target = l.target;
         def->target_owner = rel_owner(def->target);
-        def->target_column = MemoryContextStrdup(cxt, TextDatumGetCString(SPI_getbinval(row, rowdesc, 4, &isnull)));
-        int nsource, ntarget;
-        char **source_key = text_array(SPI_getbinval(row, rowdesc, 5, &isnull), &nsource);
-        char **target_key = text_array(SPI_getbinval(row, rowdesc, 6, &isnull), &ntarget);
-        def->nkeys = nsource;
-        def->source_attnums = static_cast<AttrNumber *>(MemoryContextAlloc(cxt, sizeof(AttrNumber) * nsource));
-        def->key_order = static_cast<int *>(MemoryContextAlloc(cxt, sizeof(int) * nsource));
-        for (int k = 0; k < nsource; k++) {
-            int pos = k;  // insertion sort by target column name
-            while (pos > 0 && strcmp(target_key[def->key_order[pos - 1]], target_key[k]) > 0) {
-                def->key_order[pos] = def->key_order[pos - 1];
-                pos--;
-            }
-            def->key_order[pos] = k;
+        def->target_column = MemoryContextStrdup(cxt, l.target_columns[0].name);
+        def->nkeys = l.nkeys;
+        def->source_attnums = static_cast<AttrNumber *>(MemoryContextAlloc(cxt, sizeof(AttrNumber) * (l.nkeys + 1)));
+        def->key_types = static_cast<Oid *>(MemoryContextAlloc(cxt, sizeof(Oid) * (l.nkeys + 1)));
+        def->key_order = static_cast<int *>(MemoryContextAlloc(cxt, sizeof(int) * (l.nkeys + 1)));
+        for (int k = 0; k < l.nkeys; k++) {
+            def->source_attnums[k] = get_attnum(entry->key, l.source_key[k].name);
+            def->key_types[k] = l.source_key[k].type_oid;
         }
-        def->key_types = static_cast<Oid *>(MemoryContextAlloc(cxt, sizeof(Oid) * nsource));
-        for (int k = 0; k < nsource; k++) {
-            AttrNumber attnum = get_attnum(entry->key, source_key[k]);
-            if (attnum == InvalidAttrNumber)
-                ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-                                errmsg("source key column \"%s\" of counter \"%s\" does not exist", source_key[k],
-                                       def->name)));
-            def->source_attnums[k] = attnum;
-            def->key_types[k] = TupleDescAttr(desc, attnum - 1)->atttypid;
-        }
-        bool value_null, filter_null, touch_null;
-        Datum value = SPI_getbinval(row, rowdesc, 7, &value_null);
-        Datum filter = SPI_getbinval(row, rowdesc, 8, &filter_null);
-        def->create_missing = DatumGetBool(SPI_getbinval(row, rowdesc, 9, &isnull));
-        Datum touch = SPI_getbinval(row, rowdesc, 10, &touch_null);
-        // Planning may fold calls of the expressions' functions: as the source's owner,
-        // who defined them, never as the extension's owner.
-        RunAs as_definer;
-        run_as_begin(&as_definer, rel->rd_rel->relowner);
-        def->filter = filter_null ? nullptr : planned_expression(rel, TextDatumGetCString(filter), "filter", cxt);
-        def->value = value_null ? nullptr : planned_expression(rel, TextDatumGetCString(value), "value", cxt);
-        run_as_end(&as_definer);
+        // The same target row has the same key in every definition (core::key_order).
+        guarded([&] {
+            std::vector<size_t> order = core::key_order(to_core(l).target_key);
+            for (int k = 0; k < l.nkeys; k++) def->key_order[k] = static_cast<int>(order[k]);
+        });
+        def->create_missing = l.create_missing;
+        def->filter = planned_expression(l.filter, source_owner, cxt);
+        def->value = planned_expression(l.value, source_owner, cxt);
         if (is_extremum(def)) {
-            def->group = MemoryContextStrdup(cxt, TextDatumGetCString(SPI_getbinval(row, rowdesc, 11, &isnull)));
+            StringInfoData group;
+            initStringInfo(&group);
+            for (int c = 0; c < l.ncolumns; c++) appendStringInfo(&group, "%s%s", c ? "," : "", l.target_columns[c].name);
+            def->group = MemoryContextStrdup(cxt, group.data);
             if (def->value) set_value_comparison(def, cxt);
-            prepare_extremum_plans(def);
+            prepare_extremum_plans(def, l);
         } else {
             def->delta_kind = def->value ? delta_kind_of(exprType(reinterpret_cast<Node *>(def->value))) : DeltaKind::Int;
-            def->deferred = DatumGetBool(SPI_getbinval(row, rowdesc, 12, &isnull));
-            if (def->deferred)
-                prepare_pending_plan(def);
-            else
-                prepare_def_plans(def, def->target_column, target_key, touch_null ? nullptr : TextDatumGetCString(touch));
+            def->deferred = l.deferred;
+            prepare_additive_plans(def, l);
         }
     }
-    table_close(rel, NoLock);
 }
 
 void load_target(TargetEntry *entry)
 {
-    Oid argtypes[1] = {OIDOID};
-    Datum args[1] = {ObjectIdGetDatum(entry->key)};
-    if (SPI_execute_with_args("SELECT query, key_columns, counter_columns FROM denorm._init_query($1::pg_catalog.regclass)",
-                              1, argtypes, args, nullptr, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
-        elog(ERROR, "could not read the initialiser of a denorm target");
-    HeapTuple row = SPI_tuptable->vals[0];
-    TupleDesc rowdesc = SPI_tuptable->tupdesc;
-    bool isnull;
-    char *query = TextDatumGetCString(SPI_getbinval(row, rowdesc, 1, &isnull));
+    LoadedDefinitions loaded = load_definitions_on(entry->key);
     TargetInit *init = &entry->init;
-    MemoryContext old = MemoryContextSwitchTo(entry->context);
     init->target = entry->key;
     init->owner = rel_owner(entry->key);
-    init->key_columns = text_array(SPI_getbinval(row, rowdesc, 2, &isnull), &init->nkeys);
-    init->counter_columns = text_array(SPI_getbinval(row, rowdesc, 3, &isnull), &init->ncounters);
+    char *query = nullptr;
+    // The arrays are made in the entry's context, inside the guarded section with
+    // allocations that cannot raise an error.
+    MemoryContext old = MemoryContextSwitchTo(entry->context);
+    guarded([&] {
+        core::InitQuery q = core::init_query(to_core(loaded));
+        query = palloc_string(q.query);
+        init->nkeys = static_cast<int>(q.key_columns.size());
+        init->ncounters = static_cast<int>(q.counter_columns.size());
+        init->key_columns = palloc_strings(q.key_columns);
+        init->counter_columns = palloc_strings(q.counter_columns);
+    });
     init->key_types = static_cast<Oid *>(palloc(sizeof(Oid) * (init->nkeys + 1)));
     MemoryContextSwitchTo(old);
     for (int k = 0; k < init->nkeys; k++) init->key_types[k] = get_atttype(entry->key, get_attnum(entry->key, init->key_columns[k]));

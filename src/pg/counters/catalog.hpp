@@ -41,7 +41,7 @@ struct CounterDef {
     SPIPlanPtr pending_plan;    // INSERT of ($1 delta, $2.. source key)
     Oid pending_owner;          // as the extension's owner
 
-    // min, max and latest: values are recomputed, not added (denorm._extremum_statements).
+    // min, max and latest: values are recomputed, not added (core::extremum_statements).
     char *group;                // target columns written, joined: definitions with the same
                                 // group on one target share one recomputation
     FmgrInfo *value_cmp;        // min, max: btree comparison of values

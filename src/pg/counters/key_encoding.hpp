@@ -1,6 +1,6 @@
 // key_encoding.hpp — a key datum's bytes for core::KeyEncoder: equal values of one
-// type give equal bytes (varlenas detoasted), so a key identifies its target row, and
-// integer keys sort in numeric order.
+// type give equal bytes (varlenas detoasted), so a key identifies its target row;
+// integer keys sort in numeric order and text keys byte by byte.
 // Layer: pg glue. Regime: PostgreSQL.
 #pragma once
 
@@ -25,8 +25,10 @@ inline void encode_key_datum(core::KeyEncoder *enc, Datum d, int16 typlen, bool 
     } else if (typbyval) {
         enc->add_part(&d, sizeof(Datum));
     } else if (typlen == -1) {
+        // Text in the order of COLLATE "C", the order the statements that lock many
+        // target rows use for a collatable key column (core/statement_parts lock_order).
         struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
-        enc->add_part(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+        enc->add_ordered_bytes(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
     } else if (typlen == -2) {
         enc->add_part(DatumGetPointer(d), strlen(DatumGetCString(d)));
     } else {

@@ -36,7 +36,7 @@ GRANT SELECT ON denorm.counters TO PUBLIC;
 -- plus its pending deltas, and every recount (init, backfill, TRUNCATE, reconcile)
 -- writes the column as the aggregate minus the pending deltas, so a later fold keeps
 -- it exact. key holds the target key values as text, in the order of the target key
--- columns' names (what _pending_key_sql builds).
+-- columns' names, byte by byte (core::key_order, src/core/definition.hpp).
 CREATE TABLE denorm._pending_deltas (
     counter  text NOT NULL,
     key      text[] NOT NULL,

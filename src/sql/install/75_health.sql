@@ -155,11 +155,11 @@ BEGIN
         IF NOT EXISTS (
             SELECT 1 FROM pg_catalog.pg_index x
              WHERE x.indrelid = d.source AND x.indpred IS NULL
-               AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname)
+               AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C")
                       FROM pg_catalog.pg_attribute a
                      WHERE a.attrelid = d.source
                        AND a.attnum = ANY ((x.indkey::int2[])[0 : pg_catalog.cardinality(d.source_key) - 1]))
-                   = (SELECT pg_catalog.array_agg(c ORDER BY c) FROM pg_catalog.unnest(d.source_key) c)) THEN
+                   = (SELECT pg_catalog.array_agg(c ORDER BY c COLLATE "C") FROM pg_catalog.unnest(d.source_key) c)) THEN
             object := d.source::text;
             problem := pg_catalog.format('no index on (%s): reconcile and new target rows of %s scan the table',
                                          pg_catalog.array_to_string(d.source_key, ', '), d.names);
@@ -180,10 +180,10 @@ BEGIN
         CONTINUE WHEN EXISTS (
             SELECT 1 FROM pg_catalog.pg_index x
              WHERE x.indrelid = d.source AND x.indpred IS NULL
-               AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname) FROM pg_catalog.pg_attribute a
+               AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C") FROM pg_catalog.pg_attribute a
                      WHERE a.attrelid = d.source
                        AND a.attnum = ANY ((x.indkey::int2[])[0 : pg_catalog.cardinality(d.source_key) - 1]))
-                   = (SELECT pg_catalog.array_agg(c ORDER BY c) FROM pg_catalog.unnest(d.source_key) c)
+                   = (SELECT pg_catalog.array_agg(c ORDER BY c COLLATE "C") FROM pg_catalog.unnest(d.source_key) c)
                AND ARRAY(SELECT a.attname::text FROM pg_catalog.unnest((x.indkey::int2[])[pg_catalog.cardinality(d.source_key) :
                                     pg_catalog.cardinality(d.source_key) + pg_catalog.cardinality(d.tail) - 1])
                                     WITH ORDINALITY k(attnum, o)

@@ -1,0 +1,89 @@
+// statements_recount.cpp — the set-based recount (backfill, TRUNCATE of a source),
+// create_missing adoption and counter_value (core/statements.hpp).
+// Layer: core (pure C++17).
+#include "core/statement_parts.hpp"
+#include "core/statements.hpp"
+
+namespace denorm::core {
+
+using namespace parts;
+
+namespace {
+
+std::string lock_all(const Definition &d, const std::vector<Column> &key)
+{
+    return "SELECT pg_catalog.count(*) FROM (SELECT 1 FROM " + d.target + " t ORDER BY " + lock_order("t", key) +
+           " FOR UPDATE) l";
+}
+
+}  // namespace
+
+std::optional<RecountStatements> recount_statements(const TargetDefinitions &on_target, const std::string &column)
+{
+    for (const Definition &grp : on_target) {
+        if (family_of(grp.kind) == Family::Additive) continue;
+        bool writes = false;
+        for (const Column &c : grp.target_columns) writes = writes || c.name == column;
+        if (!writes) continue;
+        // A min/max/latest group: every row recomputed by probes, after locking them all.
+        return RecountStatements{
+            lock_all(grp, grp.target_key),
+            "WITH u AS (UPDATE " + grp.target + " t " +
+                group_set_sql(group_of(on_target, grp.target_columns), grp.target_key, refs("t", grp.target_key),
+                              std::nullopt) +
+                " RETURNING 1) SELECT pg_catalog.count(*) FROM u"};
+    }
+    std::optional<ExpectedQuery> e = expected_query(on_target, column);
+    if (!e) return std::nullopt;
+    const Definition &d = *additive_on(on_target, column).front();
+    const std::string &col = d.target_columns[0].ident;
+    // Locked first, then recounted in a new statement: a single UPDATE ... FROM
+    // (aggregate) would wait for a concurrent writer's row lock and then write a total
+    // from its older snapshot, losing that write. The recount is one statement: every
+    // target row joined to its total (0 without source rows) by a hash join, each
+    // changed row written once.
+    return RecountStatements{
+        lock_all(d, e->key),
+        "WITH x AS (SELECT t.tableoid AS rel, t.ctid AS row_id, coalesce(v.total, 0) AS total FROM " + d.target +
+            " t LEFT JOIN (" + e->query + ") v ON " + key_join(e->key, "t", "v") + " WHERE t." + col +
+            " IS DISTINCT FROM coalesce(v.total, 0)), u AS (UPDATE " + d.target + " t SET " + col +
+            " = x.total FROM x WHERE t.tableoid OPERATOR(pg_catalog.=) x.rel AND t.ctid OPERATOR(pg_catalog.=) x.row_id "
+            "RETURNING 1) SELECT pg_catalog.count(*) FROM u"};
+}
+
+std::optional<std::string> adopt_statement(const Definition &d)
+{
+    if (!d.create_missing) return std::nullopt;
+    std::string keys = idents(d.target_key);
+    return "WITH i AS (INSERT INTO " + d.target + " AS t (" + keys + (d.touch ? ", " + *d.touch : "") + ") SELECT k.*" +
+           (d.touch ? ", pg_catalog.now()" : "") + " FROM (" + adoption_keys_sql(d) + ") k ON CONFLICT (" + keys +
+           ") DO NOTHING RETURNING 1) SELECT pg_catalog.count(*) FROM i";
+}
+
+std::string counter_value_statement(const TargetDefinitions &on_target, const Definition &d)
+{
+    const Column &column = d.target_columns[0];
+    std::string pending = "0", recount = "0";
+    bool creates = false;
+    for (const Definition *x : additive_on(on_target, column.name)) {
+        // $1[i] is the value of d.target_key[i] (x may list the key columns in another
+        // order), read as the target column's type.
+        std::vector<std::string> key_refs;
+        for (const Column &k : x->target_key)
+            key_refs.push_back("(($1::pg_catalog.text[])[" + std::to_string(position_of(d.target_key, k.name) + 1) +
+                               "])::" + k.type);
+        if (x->deferred) pending += " + " + pending_sql(*x, key_refs);
+        recount += " + " + probe_sql(*x, key_refs);
+        creates = creates || x->create_missing;
+    }
+    std::vector<std::string> matches;
+    for (size_t o = 0; o < d.target_key.size(); o++)
+        matches.push_back("t." + d.target_key[o].ident + " OPERATOR(pg_catalog.=) (($1::pg_catalog.text[])[" +
+                          std::to_string(o + 1) + "])::" + d.target_key[o].type);
+    return "SELECT CASE WHEN r.present THEN r.v + " + pending + " " + (creates ? "ELSE " + recount : "") +
+           " END FROM (SELECT 1) _one LEFT JOIN LATERAL (SELECT t." + column.ident +
+           "::pg_catalog.numeric AS v, true AS present FROM " + d.target + " t WHERE " + joined(matches, " AND ") +
+           ") r ON true";
+}
+
+}  // namespace denorm::core
