@@ -6,6 +6,10 @@
 #         (b) PL/pgSQL max triggers, denorm count / max / min counters and a create_latest
 #   CONV  the message-conversation workload, 8 clients, 90 % new message / 10 % mark read:
 #         (a) none, (b) the seeds' PL/pgSQL upsert triggers, (c) denorm (3 counters + 2 latest)
+#   W6    8 clients, transactions of several statements over 1,000 parents in random order
+#         (count + sum of the children): (a) none, (b) PL/pgSQL row trigger, (c) denorm
+#         (denorm.apply = commit, the default), (d) denorm with denorm.apply = statement,
+#         (e) by hand (each statement also updates its parent); failed transactions count
 # See bench/README.md. Starts its own throwaway cluster (bench/cluster.sh), prints a markdown
 # report on stdout (progress on stderr) and removes the cluster. Benchmarks the installed
 # denorm.so (BENCH_BUILD=1: `make install` first). A variant whose setup fails (e.g. a
@@ -14,9 +18,10 @@
 # Environment (all optional):
 #   BENCH_SECONDS=8            duration of each pgbench run (-T)
 #   BENCH_ROUNDS=3             runs per variant, interleaved (a,b,c... then ...,c,b,a); medians reported
-#   BENCH_WORKLOADS="W2 W4 CONV"
+#   BENCH_WORKLOADS="W2 W4 CONV W6"
 #   BENCH_W4_CLIENTS="1 8"     client counts for W4 (W2 and CONV use 8)
-#   BENCH_MAX_TRIES=10         pgbench --max-tries: deadlocks/serialization failures are retried
+#   BENCH_MAX_TRIES=1          pgbench --max-tries: 1 = retries off, so a deadlock or
+#                              serialization failure fails its transaction (and is reported)
 #   BENCH_PROTOCOL=prepared    pgbench -M
 #   BENCH_WARMUP=5             seconds of unrecorded W2 (a) load first
 #   BENCH_EXTRA_CONF=""        extra postgresql.conf lines, ';'-separated
@@ -30,9 +35,9 @@ PG_BINDIR=/usr/lib/postgresql/15/bin
 PG_CONFIG=${PG_CONFIG:-$PG_BINDIR/pg_config}
 SECONDS_PER_RUN=${BENCH_SECONDS:-8}
 ROUNDS=${BENCH_ROUNDS:-3}
-WORKLOADS=${BENCH_WORKLOADS:-"W2 W4 CONV"}
+WORKLOADS=${BENCH_WORKLOADS:-"W2 W4 CONV W6"}
 W4_CLIENTS=${BENCH_W4_CLIENTS:-"1 8"}
-MAX_TRIES=${BENCH_MAX_TRIES:-10}
+MAX_TRIES=${BENCH_MAX_TRIES:-1}
 PROTOCOL=${BENCH_PROTOCOL:-prepared}
 EXTRA_CONF=${BENCH_EXTRA_CONF:-}
 DIR=${BENCH_DIR:-/tmp/denorm-bench-hot}
@@ -59,12 +64,18 @@ declare -A LABEL=(
     [W2,a]="no maintenance" [W2,b]="PL/pgSQL row trigger" [W2,c]="denorm counter" [W2,d]="denorm counter, deferred"
     [W4,a]="no maintenance" [W4,b]="PL/pgSQL max triggers" [W4,count]="denorm count" [W4,max]="denorm max"
     [W4,min]="denorm min" [W4,latest]="denorm latest"
-    [CONV,a]="no maintenance" [CONV,b]="seeds' PL/pgSQL triggers" [CONV,c]="denorm: 3 counters + 2 latest")
-declare -A VARIANTS=([W2]="a b c d" [W4]="a b count max min latest" [CONV]="a b c")
+    [CONV,a]="no maintenance" [CONV,b]="seeds' PL/pgSQL triggers" [CONV,c]="denorm: 3 counters + 2 latest"
+    [W6,a]="no maintenance" [W6,b]="PL/pgSQL row trigger" [W6,c]="denorm (apply = commit)"
+    [W6,d]="denorm (apply = statement)" [W6,e]="by hand, same statements")
+declare -A VARIANTS=([W2]="a b c d" [W4]="a b count max min latest" [CONV]="a b c" [W6]="a b c d e")
+# A variant that runs another pgbench script than its workload's (the same statements written by hand).
+declare -A SCRIPT_OF=([W6,e]="w6_txn_by_hand.sql")
 
 DROP_ALL="SELECT denorm.drop_counter(name) FROM denorm.counters;
-DROP TABLE IF EXISTS upvotes, posts, events, parents, messages, message_conversations CASCADE;
-DROP FUNCTION IF EXISTS bench_w2_trg(), bench_w4_max_trg(), seeds_message_insert(), seeds_message_read() CASCADE;"
+DROP TABLE IF EXISTS upvotes, posts, events, parents, messages, message_conversations, w6_children, w6_parents CASCADE;
+DROP FUNCTION IF EXISTS bench_w2_trg(), bench_w4_max_trg(), seeds_message_insert(), seeds_message_read(),
+    bench_w6_trg() CASCADE;
+ALTER DATABASE $DB RESET denorm.apply;"
 
 # CONV recount: one row per (user, other user) with what message_conversations should hold
 CONV_RECOUNT="WITH m AS (SELECT sender_id AS u, recipient_id AS o, id, created_at, body, false AS incoming, read_at FROM messages
@@ -101,6 +112,16 @@ CREATE INDEX ON events (parent_id, created_at, id);
 $W4_RECOUNT
 UPDATE parents p SET event_count = r.n, max_amount = r.mx, min_amount = r.mn, last_event_id = l.id, last_event_at = l.created_at
   FROM r JOIN l USING (parent_id) WHERE r.parent_id = p.id;
+SQL
+    ;;
+    W6) cat <<SQL
+CREATE TABLE w6_parents (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0, total bigint NOT NULL DEFAULT 0);
+CREATE TABLE w6_children (id bigserial PRIMARY KEY, parent_id int NOT NULL, amount int NOT NULL);
+INSERT INTO w6_parents (id) SELECT generate_series(1, $PARENTS);
+INSERT INTO w6_children (parent_id, amount) SELECT 1 + g % $PARENTS, 1 + g % 100 FROM generate_series(0, 10 * $PARENTS - 1) g;
+CREATE INDEX ON w6_children (parent_id);
+UPDATE w6_parents p SET n = r.n, total = r.t FROM (SELECT parent_id, count(*) AS n, sum(amount) AS t FROM w6_children GROUP BY 1) r
+ WHERE r.parent_id = p.id;
 SQL
     ;;
     CONV) cat <<SQL
@@ -191,6 +212,27 @@ CREATE TRIGGER seeds_message_insert AFTER INSERT ON messages FOR EACH ROW EXECUT
 CREATE TRIGGER seeds_message_read AFTER UPDATE OF read_at ON messages FOR EACH ROW EXECUTE FUNCTION seeds_message_read();
 SQL
     ;;
+    W6,b) cat <<'SQL'
+CREATE FUNCTION bench_w6_trg() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE w6_parents SET n = n - 1, total = total - OLD.amount WHERE id = OLD.parent_id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        UPDATE w6_parents SET n = n + 1, total = total + NEW.amount WHERE id = NEW.parent_id;
+    END IF;
+    RETURN NULL;
+END $f$;
+CREATE TRIGGER bench_w6 AFTER INSERT OR DELETE OR UPDATE OF parent_id, amount ON w6_children
+    FOR EACH ROW EXECUTE FUNCTION bench_w6_trg();
+SQL
+    ;;
+    W6,c|W6,d) cat <<SQL
+SELECT denorm.create_counter('w6_n', 'w6_parents', 'n', 'w6_children', '{parent_id}');
+SELECT denorm.create_counter('w6_total', 'w6_parents', 'total', 'w6_children', '{parent_id}', aggregate => 'sum', value => 'amount');
+$([[ $2 == d ]] && echo "ALTER DATABASE $DB SET denorm.apply = statement;")
+SQL
+    ;;
     CONV,c) cat <<'SQL'
 SELECT denorm.create_counter('conv_total_out', 'message_conversations', 'total_messages', 'messages',
        '{sender_id,recipient_id}', '{user_id,other_user_id}', create_missing => true);
@@ -247,6 +289,10 @@ check() {  # check WORKLOAD VARIANT
         esac
         yes_no "$(q -c "$W4_RECOUNT SELECT count(*) FROM parents p LEFT JOIN r ON r.parent_id = p.id
                          LEFT JOIN l ON l.parent_id = p.id WHERE $cond")" parents ;;
+    W6,*)
+        yes_no "$(q -c "SELECT count(*) FROM w6_parents p LEFT JOIN (SELECT parent_id, count(*) AS n, sum(amount) AS t
+                         FROM w6_children GROUP BY 1) r ON r.parent_id = p.id
+                         WHERE (p.n, p.total) IS DISTINCT FROM (coalesce(r.n, 0), coalesce(r.t, 0))")" parents ;;
     CONV,*)
         q -F ' ' -c "$CONV_RECOUNT SELECT count(*) FILTER (WHERE c.user_id IS NULL OR e.u IS NULL),
                  count(*) FILTER (WHERE c.total_messages IS DISTINCT FROM e.total),
@@ -277,8 +323,13 @@ bench_key() {  # bench_key WORKLOAD CLIENTS PGBENCH_ARGS...: ROUNDS x the worklo
                 log "$(printf '%-9s round %d  %-34s n/a (%s)' "$key" "$r" "($v) ${LABEL[$w,$v]}" "${NA[$key,$v]}")"
                 continue
             fi
+            local args=() arg
+            for arg in "$@"; do  # a variant's own script replaces the workload's
+                [[ -n ${SCRIPT_OF[$w,$v]:-} && $arg == *.sql ]] && arg="$BENCH/${SCRIPT_OF[$w,$v]}"
+                args+=("$arg")
+            done
             if ! out=$("$PG_BINDIR/pgbench" -h "$DIR" -p "$PORT" -U postgres -n -M "$PROTOCOL" -c "$c" -j "$j" \
-                       -T "$SECONDS_PER_RUN" --max-tries="$MAX_TRIES" "$@" "$DB" 2>&1); then
+                       -T "$SECONDS_PER_RUN" --max-tries="$MAX_TRIES" "${args[@]}" "$DB" 2>&1); then
                 NA[$key,$v]="run failed: $(grep -m1 -iE 'error|abort' <<<"$out" || echo "pgbench exit status")"
                 log "$(printf '%-9s round %d  %-34s n/a (%s)' "$key" "$r" "($v) ${LABEL[$w,$v]}" "${NA[$key,$v]}")"
                 continue
@@ -340,6 +391,7 @@ for w in $WORKLOADS; do
             bench_key W4 "$c" -D parents="$PARENTS" -f "$BENCH/w4_insert.sql@7" -f "$BENCH/w4_delete.sql@3"
         done ;;
     CONV) bench_key CONV 8 -D users="$USERS" -D window="$WINDOW" -f "$BENCH/conv_send.sql@9" -f "$BENCH/conv_read.sql@1" ;;
+    W6) bench_key W6 8 -D parents="$PARENTS" -f "$BENCH/w6_txn.sql" ;;
     *) echo "bench: unknown workload $w" >&2; exit 1 ;;
     esac
 done
@@ -375,6 +427,7 @@ for row in "${KEYS[@]}"; do
     W2) echo "### W2 — $c clients, single-row INSERTs all on one hot key (post 1)" ;;
     W4) echo "### W4 — $c client$([[ $c == 1 ]] || echo s), 70 % INSERT / 30 % DELETE over $PARENTS parents" ;;
     CONV) echo "### CONV — $c clients, 90 % new message / 10 % mark read, $USERS users" ;;
+    W6) echo "### W6 — $c clients, transactions of five statements over $PARENTS parents in random order (retries: --max-tries=$MAX_TRIES)" ;;
     esac
     echo
     vs2=""; [[ $w == W4 ]] && vs2=count

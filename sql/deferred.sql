@@ -66,8 +66,9 @@ SELECT id, likes, trim_scale(score) AS score FROM posts ORDER BY id;
 SELECT * FROM pending ORDER BY counter, key;
 
 -- A write appends deltas and leaves the target row alone: inside the transaction the
--- column is unchanged (the worker cannot fold what it cannot see), the session's own
--- deltas are pending, and counter_value already counts them.
+-- column is unchanged (the worker cannot fold what it cannot see), the transaction's
+-- own changes wait for its commit to be appended (denorm.apply = commit), and
+-- counter_value already counts them.
 BEGIN;
 INSERT INTO likes (id, post_id, weight) VALUES (4, 1, 10);
 INSERT INTO likes (id, post_id, weight) VALUES (5, 1, 20), (6, 2, 30), (7, 3, 40), (8, 3, 50);  -- multi-row
@@ -122,6 +123,7 @@ INSERT INTO likes (id, post_id, weight) VALUES (20, 1, 1000);
 DELETE FROM likes WHERE post_id = 3;
 ROLLBACK;
 BEGIN;
+SET LOCAL denorm.apply = statement;  -- the deltas appended statement by statement, for the savepoint to drop
 INSERT INTO likes (id, post_id, weight) VALUES (21, 1, 1);
 SAVEPOINT sp;
 INSERT INTO likes (id, post_id, weight) VALUES (22, 2, 1000);
@@ -195,6 +197,7 @@ SELECT a, b, denorm.counter_value('pair_sent', b::text, a::text) AS msgs,
 SELECT * FROM pair_shown ORDER BY a, b;
 SELECT denorm.run_pending() >= 0 AS folded;
 BEGIN;
+SET LOCAL denorm.apply = statement;             -- each statement's changes written at once
 INSERT INTO messages VALUES (4, 1, 2), (5, 3, 1), (6, 1, 3);
 UPDATE messages SET recipient = 3 WHERE id = 1;
 SELECT a, b, msgs FROM pairs ORDER BY a, b;     -- pair_received's changes only

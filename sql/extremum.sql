@@ -220,6 +220,7 @@ SELECT * FROM item_drift ORDER BY id, side;
 -- Rolled-back savepoints and transactions leave no trace; inside the transaction the
 -- values are already exact.
 BEGIN;
+SET LOCAL denorm.apply = statement;  -- each statement written at once: exact in between
 DELETE FROM offers WHERE id = 34;                                    -- item 9's latest
 SAVEPOINT s1;
 INSERT INTO offers VALUES (40, 9, -1, '2099-01-01 00:00', true, 'rolled back', NULL);

@@ -24,6 +24,13 @@ public:
         return {it->second, inserted};
     }
 
+    // The accumulator of `key`, or nullptr.
+    Value *find(std::string_view key)
+    {
+        auto it = entries_.find(std::string(key));
+        return it == entries_.end() ? nullptr : &it->second;
+    }
+
     // Visits every accumulator (in no particular order).
     template <typename Visit>
     void for_each(Visit visit)

@@ -63,9 +63,10 @@ std::optional<RecountStatements> recount_statements(const TargetDefinitions &on_
 // for (the initialiser computes them); returns how many. nullopt without create_missing.
 std::optional<std::string> adopt_statement(const Definition &d);
 
-// The exact value of a count or sum for one key ($1, text[] in the order of d's
-// target_key): the stored column plus pending deltas, or the recount a missing row
-// would get when some definition creates it.
+// The exact value of a count or sum for one key ($1, text[]: the key in the order of d's
+// target_key, then the caller's transaction's own unwritten change): the stored column
+// plus pending deltas and that change, or the recount a missing row would get when
+// some definition creates it.
 std::string counter_value_statement(const TargetDefinitions &on_target, const Definition &d);
 
 // ---- Deferred counters (statements_fold.cpp) -----------------------------------------

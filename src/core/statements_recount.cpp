@@ -80,7 +80,10 @@ std::string counter_value_statement(const TargetDefinitions &on_target, const De
     for (size_t o = 0; o < d.target_key.size(); o++)
         matches.push_back("t." + d.target_key[o].ident + " OPERATOR(pg_catalog.=) (($1::pg_catalog.text[])[" +
                           std::to_string(o + 1) + "])::" + d.target_key[o].type);
-    return "SELECT CASE WHEN r.present THEN r.v + " + pending + " " + (creates ? "ELSE " + recount : "") +
+    // The transaction's own changes not yet written ($1 after the key) add to a stored row;
+    // a row still to be created is recounted from the sources, which include them.
+    std::string own = "(($1::pg_catalog.text[])[" + std::to_string(d.target_key.size() + 1) + "])::pg_catalog.numeric";
+    return "SELECT CASE WHEN r.present THEN r.v + " + pending + " + " + own + " " + (creates ? "ELSE " + recount : "") +
            " END FROM (SELECT 1) _one LEFT JOIN LATERAL (SELECT t." + column.ident +
            "::pg_catalog.numeric AS v, true AS present FROM " + d.target + " t WHERE " + joined(matches, " AND ") +
            ") r ON true";

@@ -14,6 +14,10 @@ extern int guc_refresh_lock_timeout_ms;  // denorm.refresh_lock_timeout
 extern int guc_log_retention_s;       // denorm.log_retention: refresh_log rows kept
 extern char *guc_databases;           // denorm.databases: comma list, empty = all
 
+// denorm.apply: when a writer's counter changes reach the target rows.
+enum class ApplyMode { Commit, Statement };
+extern int guc_apply;                 // an ApplyMode
+
 void define_gucs();
 
 }  // namespace denorm::pg

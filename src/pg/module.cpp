@@ -28,6 +28,15 @@ int guc_fold_interval_ms = 1000;
 int guc_refresh_lock_timeout_ms = 5000;
 int guc_log_retention_s = 7 * 24 * 3600;
 char *guc_databases = nullptr;
+int guc_apply = static_cast<int>(ApplyMode::Commit);
+
+namespace {
+const struct config_enum_entry apply_modes[] = {
+    {"commit", static_cast<int>(ApplyMode::Commit), false},
+    {"statement", static_cast<int>(ApplyMode::Statement), false},
+    {nullptr, 0, false},
+};
+}  // namespace
 
 void define_gucs()
 {
@@ -48,6 +57,13 @@ void define_gucs()
                                "Databases the background worker serves (comma-separated; empty = every database "
                                "where the extension is installed).",
                                nullptr, &guc_databases, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomEnumVariable("denorm.apply",
+                             "When counter changes are written to the target rows: once per transaction, just "
+                             "before it commits (commit), or at the end of each statement (statement).",
+                             "commit takes the target rows' locks once, in one global order, so transactions cannot "
+                             "deadlock on them; statement shows a transaction its own changes in the target columns.",
+                             &guc_apply, static_cast<int>(ApplyMode::Commit), apply_modes, PGC_USERSET, 0, nullptr,
+                             nullptr, nullptr);
     MarkGUCPrefixReserved("denorm");
 }
 

@@ -82,30 +82,28 @@ void with_fixed_search_path(void (*fn)(void *), void *arg)
 }
 
 namespace {
-void switch_first(RunAs *state, Oid role, bool restricted)
+void switch_first(RunAs *state, Oid role)
 {
     GetUserIdAndSecContext(&state->save_user, &state->save_sec);
-    state->restricted = restricted;
     run_as_switch(state, role);
     state->guc_nest = -1;
 }
 }  // namespace
 
-void run_as_begin(RunAs *state, Oid role, bool restricted)
+void run_as_begin(RunAs *state, Oid role)
 {
-    switch_first(state, role, restricted);
+    switch_first(state, role);
     state->guc_nest = pin_search_path();
 }
 
 void run_as_begin_unpinned(RunAs *state, Oid role)
 {
-    switch_first(state, role, true);
+    switch_first(state, role);
 }
 
 void run_as_switch(RunAs *state, Oid role)
 {
-    int restriction = state->restricted ? SECURITY_RESTRICTED_OPERATION : 0;
-    SetUserIdAndSecContext(role, state->save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS | restriction);
+    SetUserIdAndSecContext(role, state->save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 }
 
 void run_as_end(const RunAs *state)

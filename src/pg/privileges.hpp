@@ -26,22 +26,21 @@ Oid extension_owner();
 // pg_monitor. A relation that no longer exists is seen by pg_monitor only.
 bool may_see(Oid rel);
 
-// The identity and settings of a statement run for someone: `role`, inside a
-// security-restricted operation (no SET ROLE, no temporary objects, as core runs a
-// table owner's code in maintenance commands), the role's forced row security not
-// applied (as foreign-key checks), and search_path pinned to pg_catalog, pg_temp
-// so that no function, operator or table in the caller's schemas can stand in for
-// one the statement names. run_as_end restores; if an error escapes instead, the
-// (sub)transaction abort restores both the user and the GUC level.
+// The identity and settings of a statement run for someone, as PostgreSQL runs a
+// foreign-key action on the referencing table: `role` as a local user-id change (code
+// that fires there cannot SET ROLE or SET SESSION AUTHORIZATION), the role's forced row
+// security not applied, and search_path pinned to pg_catalog, pg_temp so that no
+// function, operator or table in the caller's schemas can stand in for one the
+// statement names. Not a security-restricted operation: the target's deferred
+// constraints (a deferred foreign key of a row create_missing inserts) must be
+// queued, as a foreign-key action queues them. run_as_end restores; if an error
+// escapes instead, the (sub)transaction abort restores both the user and the GUC level.
 struct RunAs {
     Oid save_user;
     int save_sec;
-    bool restricted;
     int guc_nest;  // -1 while not pinned
 };
-// restricted = false only for REFRESH MATERIALIZED VIEW, which switches to the
-// view's owner itself and must create its temporary table before it restricts itself.
-void run_as_begin(RunAs *state, Oid role, bool restricted = true);
+void run_as_begin(RunAs *state, Oid role);
 // The same without pinning search_path: only for a statement on denorm's own tables
 // that qualifies every name, type and function it uses and fires no user code (the
 // refresh request a writer appends at commit).

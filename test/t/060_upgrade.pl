@@ -162,9 +162,11 @@ CREATE TABLE hits (z int, a int);
 INSERT INTO daily VALUES (1, 2), (2, 1);
 SELECT denorm.create_counter('daily_hits', 'daily', 'n', 'hits', '{z,a}', '{Zed,abc}', deferred => true);
 });
-    # Read in the writing transaction: the worker may fold them as soon as they commit.
+    # Read in the writing transaction (which appends them statement by statement): the
+    # worker may fold them as soon as they commit.
     is($node->safe_psql('collated', q{
 BEGIN;
+SET LOCAL denorm.apply = statement;
 INSERT INTO hits VALUES (1, 2), (1, 2), (2, 1);
 SELECT string_agg(key::text, ' ' ORDER BY key::text) FROM denorm._pending_deltas;
 COMMIT;

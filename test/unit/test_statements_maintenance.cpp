@@ -140,10 +140,12 @@ TEST(MaintenanceStatements, ReconcileFixProbesTheLockedRows)
               "'expected', d.expected) ORDER BY d.key) FROM d");
 }
 
-TEST(MaintenanceStatements, CounterValueReadsTheStoredColumn)
+TEST(MaintenanceStatements, CounterValueReadsTheStoredColumnPlusTheTransactionsOwnChange)
 {
+    // $1[2], after the one key column: the caller's unwritten change (denorm.apply = commit).
     EXPECT_EQ(counter_value_statement(on_target(), on_target()[2]),
-              "SELECT CASE WHEN r.present THEN r.v + 0  END FROM (SELECT 1) _one LEFT JOIN LATERAL (SELECT "
+              "SELECT CASE WHEN r.present THEN r.v + 0 + (($1::pg_catalog.text[])[2])::pg_catalog.numeric  END FROM "
+              "(SELECT 1) _one LEFT JOIN LATERAL (SELECT "
               "t.post_count::pg_catalog.numeric AS v, true AS present FROM public.user_stats t WHERE t.user_id "
               "OPERATOR(pg_catalog.=) (($1::pg_catalog.text[])[1])::integer) r ON true");
 }

@@ -266,6 +266,7 @@ void load_source(SourceEntry *entry)
         const LoadedDefinition &l = loaded.defs[i];
         CounterDef *def = &entry->defs.defs[i];
         def->name = MemoryContextStrdup(cxt, l.name);
+        def->source = entry->key;
         def->kind = l.kind;
         def->is_count = def->kind == core::Aggregate::Count;
         def->target = l.target;
@@ -275,7 +276,9 @@ void load_source(SourceEntry *entry)
         def->source_attnums = static_cast<AttrNumber *>(MemoryContextAlloc(cxt, sizeof(AttrNumber) * (l.nkeys + 1)));
         def->key_types = static_cast<Oid *>(MemoryContextAlloc(cxt, sizeof(Oid) * (l.nkeys + 1)));
         def->key_order = static_cast<int *>(MemoryContextAlloc(cxt, sizeof(int) * (l.nkeys + 1)));
+        def->target_key = static_cast<char **>(MemoryContextAlloc(cxt, sizeof(char *) * (l.nkeys + 1)));
         for (int k = 0; k < l.nkeys; k++) {
+            def->target_key[k] = MemoryContextStrdup(cxt, l.target_key[k].name);
             def->source_attnums[k] = get_attnum(entry->key, l.source_key[k].name);
             def->key_types[k] = l.source_key[k].type_oid;
         }

@@ -21,6 +21,7 @@ enum class DeltaKind { Int, Numeric, Float };
 
 struct CounterDef {
     char *name;
+    Oid source;                 // the root source
     core::Aggregate kind;
     bool is_count;              // count; else sum of `value` (count and sum only)
     Oid target;
@@ -28,6 +29,7 @@ struct CounterDef {
     char *target_column;
     int nkeys;
     AttrNumber *source_attnums;  // key columns in the root source's descriptor
+    char **target_key;          // the target columns they match, in the same order
     Oid *key_types;
     int *key_order;             // key positions sorted by target column name: the
                                 // same target row has the same key in every definition

@@ -24,6 +24,7 @@ extern "C" {
 #include "pg/errors.hpp"
 #include "pg/counters/expression.hpp"
 #include "pg/privileges.hpp"
+#include "pg/counters/statement_batch.hpp"
 
 using namespace denorm::pg;
 
@@ -94,6 +95,7 @@ void collect_arguments(FunctionCallInfo fcinfo, int nargs, Datum *values, char *
 //                value, filter, create_missing, touch, deferred, backfill)
 DENORM_FUNCTION(denorm_create_counter)
 {
+    apply_transaction_changes();  // written before the catalog and the recount change under them
     constexpr int nargs = 13;
     static const char *const required[] = {"name", "target", "target_column", "source", "source_key", nullptr,
                                            "aggregate", nullptr, nullptr, "create_missing", nullptr, "deferred",
@@ -121,6 +123,7 @@ DENORM_FUNCTION(denorm_create_counter)
 //               target_key, filter, create_missing, touch, backfill)
 DENORM_FUNCTION(denorm_create_latest)
 {
+    apply_transaction_changes();  // written before the catalog and the recount change under them
     constexpr int nargs = 12;
     static const char *const required[] = {"name", "target", "target_columns", "source", "source_key", "source_values",
                                            "order_by", nullptr, nullptr, "create_missing", nullptr, "backfill"};
@@ -152,6 +155,7 @@ DENORM_FUNCTION(denorm_create_latest)
 // drop_counter(name, if_exists)
 DENORM_FUNCTION(denorm_drop_counter)
 {
+    apply_transaction_changes();  // written before the catalog and the recount change under them
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("name and if_exists must not be NULL")));
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
@@ -188,20 +192,45 @@ DENORM_FUNCTION(denorm_counter_value)
     if (PG_ARGISNULL(0))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("name must not be NULL")));
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    Oid types[2] = {TEXTOID, TEXTARRAYOID};
-    Datum values[2] = {PG_GETARG_DATUM(0), PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1)};
-    const char *nulls = PG_ARGISNULL(1) ? " n" : "  ";
-    SPI_execute_with_args("SELECT target::pg_catalog.oid FROM denorm._definitions WHERE name OPERATOR(pg_catalog.=) $1",
+    Oid types[3] = {TEXTOID, TEXTARRAYOID, NUMERICOID};
+    Datum values[3] = {PG_GETARG_DATUM(0), PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1), (Datum) 0};
+    const char *nulls = PG_ARGISNULL(1) ? " nn" : "  n";
+    SPI_execute_with_args("SELECT target::pg_catalog.oid, target_columns[1], target_key, kind FROM denorm._definitions "
+                          "WHERE name OPERATOR(pg_catalog.=) $1",
                           1, types, values, nullptr, true, 1);
     if (SPI_processed == 1) {
+        HeapTuple row = SPI_tuptable->vals[0];
+        TupleDesc desc = SPI_tuptable->tupdesc;
         bool isnull;
-        Oid target = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        Oid target = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
         if (pg_class_aclcheck(target, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
             ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                             errmsg("permission denied for table %s", get_rel_name(target)),
                             errhint("counter_value() reads the counter's target table: it needs SELECT on it.")));
+        // The transaction's own changes not yet written (denorm.apply = commit) count too.
+        char *kind = SPI_getvalue(row, desc, 4);
+        if (!PG_ARGISNULL(1) && (strcmp(kind, "count") == 0 || strcmp(kind, "sum") == 0)) {
+            Datum *names, *keys;
+            bool *name_nulls, *key_nulls;
+            int nnames, nkeys;
+            deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(row, desc, 3, &isnull)), TEXTOID, -1, false, TYPALIGN_INT,
+                              &names, &name_nulls, &nnames);
+            deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT, &keys, &key_nulls, &nkeys);
+            bool complete = nkeys == nnames;
+            for (int k = 0; k < nkeys; k++) complete = complete && !key_nulls[k];
+            if (complete) {
+                char **key_columns = static_cast<char **>(palloc(sizeof(char *) * (nkeys + 1)));
+                char **key_values = static_cast<char **>(palloc(sizeof(char *) * (nkeys + 1)));
+                for (int k = 0; k < nkeys; k++) {
+                    key_columns[k] = TextDatumGetCString(names[k]);
+                    key_values[k] = TextDatumGetCString(keys[k]);
+                }
+                values[2] = unapplied_change(target, SPI_getvalue(row, desc, 2), nkeys, key_columns, key_values);
+                nulls = "   ";
+            }
+        }
     }
-    execute_as(extension_owner(), "SELECT denorm._counter_value($1, $2)", 2, types, values, nulls, true);
+    execute_as(extension_owner(), "SELECT denorm._counter_value($1, $2, $3)", 3, types, values, nulls, true);
     bool isnull;
     Datum result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
     if (!isnull) result = SPI_datumTransfer(result, false, -1);

@@ -9,6 +9,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 }
 
@@ -54,18 +55,89 @@ void encode_target_row(core::KeyEncoder *enc, const DefBatch *db, const Accum &a
     }
 }
 
-void collect_in_global_order(Batch *batch)
+// The definitions of all batches by name: the rank of a definition is its place in the
+// global order within a target row, and changes of one (rank, row) are one change.
+struct Ranked {
+    int n;
+    CounterDef **defs;  // by name; the latest cache entry of each
+};
+
+Ranked rank_definitions(Batch **batches, int nbatches)
 {
-    core::ApplyOrder<Accum> *order = batch->order;
-    for (int i = 0; i < batch->ndefs; i++) {
-        DefBatch *db = &batch->defs[i];
-        db->deltas->for_each([batch, db, order, i](Accum &acc) {
-            if (is_zero(db->def, acc)) return;
-            encode_target_row(batch->encoder, db, acc);
-            order->add(batch->encoder->view(), i, &acc);
-        });
-    }
+    Ranked r{0, nullptr};
+    int capacity = 0;
+    for (int b = 0; b < nbatches; b++) capacity += batches[b]->ndefs;
+    r.defs = static_cast<CounterDef **>(palloc(sizeof(CounterDef *) * (capacity + 1)));
+    for (int b = 0; b < nbatches; b++)
+        for (int i = 0; i < batches[b]->ndefs; i++) {
+            CounterDef *def = batches[b]->defs[i].def;
+            int at = 0;
+            while (at < r.n && strcmp(r.defs[at]->name, def->name) < 0) at++;
+            if (at < r.n && strcmp(r.defs[at]->name, def->name) == 0) {
+                r.defs[at] = def;  // a later batch holds the newer cache entry
+                continue;
+            }
+            memmove(&r.defs[at + 1], &r.defs[at], sizeof(CounterDef *) * (r.n - at));
+            r.defs[at] = def;
+            r.n++;
+        }
+    // Written with the definitions as they are now: a batch kept until commit may hold
+    // an entry whose plans name a column renamed since.
+    for (int i = 0; i < r.n; i++)
+        if (SourceDefs *now = source_definitions(r.defs[i]->source))
+            for (int j = 0; j < now->ndefs; j++)
+                if (strcmp(now->defs[j].name, r.defs[i]->name) == 0) r.defs[i] = &now->defs[j];
+    return r;
+}
+
+int rank_of(const Ranked &r, const CounterDef *def)
+{
+    for (int i = 0; i < r.n; i++)
+        if (strcmp(r.defs[i]->name, def->name) == 0) return i;
+    return -1;
+}
+
+void collect_in_global_order(Batch **batches, int nbatches, const Ranked &ranked, core::KeyEncoder *encoder,
+                             core::ApplyOrder<Accum> *order)
+{
+    for (int b = 0; b < nbatches; b++)
+        for (int i = 0; i < batches[b]->ndefs; i++) {
+            DefBatch *db = &batches[b]->defs[i];
+            int rank = rank_of(ranked, db->def);
+            db->deltas->for_each([db, encoder, order, rank](Accum &acc) {
+                if (is_zero(db->def, acc)) return;
+                encode_target_row(encoder, db, acc);
+                order->add(encoder->view(), rank, &acc);
+            });
+        }
     order->sort();
+}
+
+// Adds `from` (a later statement's change of the same definition and key) into `into`.
+void merge_change(const CounterDef *def, Accum *into, const Accum *from)
+{
+    bool into_had_added = into->has_added;
+    into->has_added = into->has_added || from->has_added;
+    if (is_extremum(def)) {
+        if (def->kind == core::Aggregate::Latest) {
+            into->has_removed = into->has_removed || from->has_removed;
+            return;
+        }
+        // min, max: the best value added and the best removed, over both.
+        auto better = [def](Datum a, Datum b) {
+            int cmp = DatumGetInt32(FunctionCall2Coll(def->value_cmp, def->value_collation, a, b));
+            return def->kind == core::Aggregate::Max ? cmp > 0 : cmp < 0;
+        };
+        if (from->has_added && (!into_had_added || better(from->added, into->added))) into->added = from->added;
+        if (from->has_removed && (!into->has_removed || better(from->removed, into->removed))) into->removed = from->removed;
+        into->has_removed = into->has_removed || from->has_removed;
+        return;
+    }
+    if (__builtin_add_overflow(into->ival, from->ival, &into->ival))
+        ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                        errmsg("bigint out of range in the change of counter \"%s\"", def->name)));
+    into->fval += from->fval;
+    if (from->nval) into->nval = into->nval ? DirectFunctionCall2(numeric_add, into->nval, from->nval) : from->nval;
 }
 
 // The parameters of a count or sum's statements: $1 the delta, $2.. the source key.
@@ -104,13 +176,51 @@ bool apply_one(CounterDef *def, const Accum *acc)
 
 }  // namespace
 
-void apply_batch(Batch *batch)
+void apply_batches(Batch **batches, int nbatches)
 {
+    Ranked ranked = rank_definitions(batches, nbatches);
+    core::KeyEncoder *encoder = nullptr;
+    core::ApplyOrder<Accum> *order = nullptr;
+    // The order's entries point into the batches; the containers live until the end of
+    // this function, or of the (sub)transaction if it fails (a reset callback deletes them).
+    MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "denorm apply", ALLOCSET_SMALL_SIZES);
+    auto *callback = static_cast<MemoryContextCallback *>(MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback)));
+    struct Owned {
+        core::KeyEncoder *encoder;
+        core::ApplyOrder<Accum> *order;
+    };
+    auto *owned = static_cast<Owned *>(MemoryContextAllocZero(cxt, sizeof(Owned)));
+    callback->func = [](void *arg) {
+        auto *o = static_cast<Owned *>(arg);
+        delete o->encoder;
+        delete o->order;
+    };
+    callback->arg = owned;
+    MemoryContextRegisterResetCallback(cxt, callback);
     // Called from the ExecutorFinish hook too: no C++ exception may leave here.
-    guarded([batch] { collect_in_global_order(batch); });
-    core::ApplyOrder<Accum> *order = batch->order;
-    if (order->size() == 0) return;
-
+    guarded([&] {
+        owned->encoder = encoder = new core::KeyEncoder();
+        owned->order = order = new core::ApplyOrder<Accum>();
+        collect_in_global_order(batches, nbatches, ranked, encoder, order);
+    });
+    if (order->size() == 0) {
+        MemoryContextDelete(cxt);
+        return;
+    }
+    // One change per (row, definition): the later entries of a pair fold into the first.
+    for (size_t i = 0, first = 0; i < order->size(); i++) {
+        const auto &entry = order->at(i);
+        const auto &head = order->at(first);
+        if (i > first && entry.row == head.row && entry.definition == head.definition) {
+            merge_change(ranked.defs[entry.definition], head.item, entry.item);
+            entry.item->has_added = entry.item->has_removed = false;  // folded: skipped below
+            entry.item->ival = 0;
+            entry.item->fval = 0;
+            entry.item->nval = 0;
+        } else {
+            first = i;
+        }
+    }
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     // Each change is written as its target's owner (a deferred one, into our own
     // table, as the extension's owner); on error the (sub)transaction abort restores.
@@ -126,7 +236,8 @@ void apply_batch(Batch *batch)
     for (size_t i = 0; i < order->size(); i++) {
         const auto &entry = order->at(i);
         if (created_row && *created_row == entry.row) continue;
-        CounterDef *def = batch->defs[entry.definition].def;
+        CounterDef *def = ranked.defs[entry.definition];
+        if (is_zero(def, *entry.item)) continue;  // folded into an earlier entry, or netted out
         bool extremum = is_extremum(def);
         if (extremum && recomputed_row && *recomputed_row == entry.row && strcmp(recomputed_group, def->group) == 0)
             continue;
@@ -148,6 +259,7 @@ void apply_batch(Batch *batch)
     }
     run_as_end(&as);
     SPI_finish();
+    MemoryContextDelete(cxt);
 }
 
 }  // namespace denorm::pg

@@ -266,6 +266,8 @@ DENORM_FUNCTION(denorm_counter_stmt_trigger)
 DENORM_FUNCTION(denorm_counter_truncate_trigger)
 {
     TriggerData *td = trigger_data(fcinfo, "denorm._counter_truncate_trigger()");
+    // The transaction's earlier changes are written first: the recount then replaces them.
+    apply_transaction_changes();
     Oid root = partition_root(RelationGetRelid(td->tg_relation));
     SourceDefs *defs = source_definitions(root);
     if (!defs) return PointerGetDatum(nullptr);

@@ -49,8 +49,10 @@ struct Batch {
     int capacity;
     DefBatch *defs;
     core::KeyEncoder *encoder;
-    core::ApplyOrder<Accum> *order;
     bool immediate;         // no enclosing ExecutorFinish seen: apply at the end of the trigger
+    SubTransactionId subid; // denorm.apply = commit: the subtransaction whose changes these are
+    SubTransactionId applied_in;  // written already, by this subtransaction (it may still roll
+                                  // back, and the changes with it); invalid: not yet written
     void *row_states;       // the row trigger's expression states (counter_trigger.cpp)
 };
 
@@ -65,8 +67,22 @@ DefBatch *batch_definition(Batch *batch, CounterDef *def);
 // For an immediate batch: applies it and frees it. No-op otherwise.
 void statement_batch_end_of_trigger(Batch *batch);
 
-// Writes a batch's changes to the targets (counter_apply.cpp).
-void apply_batch(Batch *batch);
+// Writes the changes of batches to the targets, in one global order; changes of one
+// (definition, key) in several batches are added up first (counter_apply.cpp).
+void apply_batches(Batch **batches, int n);
+inline void apply_batch(Batch *batch) { apply_batches(&batch, 1); }
+
+// denorm.apply = commit: the changes of the transaction's statements wait in batches (one
+// per subtransaction that wrote; dropped when it rolls back) until the deferred
+// constraint trigger denorm_counter_commit on the sources fires just before commit,
+// or a maintenance function that reads or recounts targets needs them written first.
+// Applies them now (and those that applying them causes, a cascade). No-op when none.
+void apply_transaction_changes();
+
+// The net change (numeric) the transaction's unapplied batches hold for column `column`
+// of `target` at the target key named by key_columns[i] = key_values[i] (text): what
+// counter_value adds to the stored value inside the writing transaction.
+Datum unapplied_change(Oid target, const char *column, int nkeys, char **key_columns, char **key_values);
 
 // What apply_extremum did to the target row.
 enum class ExtremumResult {

@@ -10,6 +10,7 @@ extern "C" {
 #include "utils/builtins.h"
 }
 
+#include "pg/counters/statement_batch.hpp"
 #include "pg/errors.hpp"
 #include "pg/privileges.hpp"
 
@@ -28,6 +29,7 @@ void set_suspended(Oid source, bool suspended)
 
 DENORM_FUNCTION(denorm_suspend)
 {
+    apply_transaction_changes();  // what it reads or recounts includes this transaction's changes
     static const char *const required[] = {"source"};
     require_arguments(fcinfo, required, 1);
     Oid source = PG_GETARG_OID(0);
@@ -43,6 +45,7 @@ DENORM_FUNCTION(denorm_suspend)
 // recount reads, and every later write is maintained again.
 DENORM_FUNCTION(denorm_resume)
 {
+    apply_transaction_changes();  // what it reads or recounts includes this transaction's changes
     static const char *const required[] = {"source", "reconcile"};
     require_arguments(fcinfo, required, 2);
     Oid source = PG_GETARG_OID(0);

@@ -20,6 +20,7 @@ extern "C" {
 }
 
 #include "pg/privileges.hpp"
+#include "pg/counters/statement_batch.hpp"
 #include "pg/errors.hpp"
 
 using namespace denorm::pg;
@@ -72,6 +73,7 @@ Datum first_value(void)
 
 DENORM_FUNCTION(denorm_reconcile)
 {
+    apply_transaction_changes();  // what it reads or recounts includes this transaction's changes
     if (PG_ARGISNULL(1))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("fix must not be NULL")));
     if (PG_ARGISNULL(2) || PG_GETARG_INT32(2) < 1)

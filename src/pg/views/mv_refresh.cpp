@@ -21,6 +21,7 @@ extern "C" {
 
 #include "pg/gucs.hpp"
 #include "pg/views/memory_requests.hpp"
+#include "pg/counters/statement_batch.hpp"
 #include "pg/errors.hpp"
 #include "pg/privileges.hpp"
 
@@ -192,9 +193,10 @@ DENORM_FUNCTION(denorm_request_refresh)
 
 DENORM_FUNCTION(denorm_refresh_now)
 {
+    apply_transaction_changes();  // what it reads or recounts includes this transaction's changes
     Oid mv = owned_registered_view(fcinfo);
     RunAs as;
-    run_as_begin(&as, extension_owner(), false);  // REFRESH restricts itself
+    run_as_begin(&as, extension_owner());  // REFRESH restricts itself as the view's owner
     int64 rows;
     bool ok = refresh_one(mv, &rows);
     run_as_end(&as);
@@ -208,9 +210,10 @@ DENORM_FUNCTION(denorm_refresh_now)
 // just refreshed (debounce 0) are refreshed in the same call.
 DENORM_FUNCTION(denorm_run_pending)
 {
+    apply_transaction_changes();  // what it reads or recounts includes this transaction's changes
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     RunAs as;
-    run_as_begin(&as, extension_owner(), false);  // REFRESH restricts itself
+    run_as_begin(&as, extension_owner());  // REFRESH restricts itself as the view's owner
     flush_memory_requests();
     // Deferred counters first: a view reading a counter then sees it folded.
     if (SPI_execute("SELECT denorm._fold_all()", false, 0) != SPI_OK_SELECT) elog(ERROR, "denorm._fold_all() failed");

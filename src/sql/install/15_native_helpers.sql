@@ -9,6 +9,16 @@ CREATE FUNCTION denorm._counter_truncate_trigger() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_truncate_trigger';
 CREATE FUNCTION denorm._counter_init_trigger() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_init_trigger';
+-- denorm.apply = commit (README "When changes are applied"): a transaction that changes
+-- a counter queues one event for the deferred constraint trigger denorm_counter_commit
+-- on denorm._commit_event; when it fires, just before the transaction commits, it writes
+-- the transaction's changes. The table's one row is never written: the event names it.
+CREATE FUNCTION denorm._counter_commit_trigger() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_commit_trigger';
+CREATE TABLE denorm._commit_event (id integer PRIMARY KEY CHECK (id = 1));
+INSERT INTO denorm._commit_event VALUES (1);
+CREATE CONSTRAINT TRIGGER denorm_counter_commit AFTER INSERT ON denorm._commit_event
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION denorm._counter_commit_trigger();
 
 -- Parses expr as one scalar expression over a row of source and returns its type;
 -- raises 0A000 for subqueries, aggregates, window/set-returning and non-immutable functions.

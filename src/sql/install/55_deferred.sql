@@ -60,11 +60,12 @@ END $$;
 -- The exact value of a count or sum counter for one target key (given in target_key
 -- order), folded or not, under the caller's snapshot: the stored column plus the
 -- pending deltas of the deferred definitions sharing it, read in one statement (a fold
--- commits both sides at once). A missing target row reads as NULL, or — when a
--- definition would create it — as the recount the created row will hold.
+-- commits both sides at once), plus `own`: the caller's transaction's changes that
+-- denorm.apply = commit has not written yet. A missing target row reads as NULL, or —
+-- when a definition would create it — as the recount the created row will hold.
 -- Runs as the extension's owner once denorm.counter_value checked that the caller may
 -- read the target; the read runs as the target's owner.
-CREATE FUNCTION denorm._counter_value(name text, key text[]) RETURNS numeric
+CREATE FUNCTION denorm._counter_value(name text, key text[], own numeric) RETURNS numeric
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d denorm._definitions;
@@ -84,8 +85,9 @@ BEGIN
             pg_catalog.array_to_string(d.target_key, ', '), coalesce(pg_catalog.cardinality(key), 0)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- $1 is the key (as text: _as_owner passes one text argument).
-    RETURN denorm._as_owner_read(d.target, denorm._statement(name, 'counter_value'), key::text)::numeric;
+    -- $1 is the key and then `own` (as text: _as_owner passes one text argument).
+    RETURN denorm._as_owner_read(d.target, denorm._statement(name, 'counter_value'),
+                                 (key || coalesce(own, 0)::text)::text)::numeric;
 END $$;
 
 CREATE FUNCTION denorm.counter_value(name text, VARIADIC key text[]) RETURNS numeric

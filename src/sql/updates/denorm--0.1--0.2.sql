@@ -13,7 +13,6 @@
 -- is readable only by superusers and pg_read_all_settings).
 CREATE FUNCTION denorm._preloaded() RETURNS boolean
     LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'denorm_preloaded';
-
 -- Runs one statement ($1 = arg, text) as the owner of rel, in a security-restricted
 -- operation with search_path pinned; returns the first column of its first row. The
 -- maintenance functions below run as the extension's owner and reach users' tables
@@ -32,6 +31,16 @@ CREATE FUNCTION denorm._may_see(rel regclass) RETURNS boolean
 -- NULL when it does not apply. The maintenance functions below run what it returns.
 CREATE FUNCTION denorm._statement(counter text, purpose text) RETURNS text
     LANGUAGE c STABLE CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_statement';
+-- denorm.apply = commit (README "When changes are applied"): a transaction that changes
+-- a counter queues one event for the deferred constraint trigger denorm_counter_commit
+-- on denorm._commit_event; when it fires, just before the transaction commits, it writes
+-- the transaction's changes. The table's one row is never written: the event names it.
+CREATE FUNCTION denorm._counter_commit_trigger() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_commit_trigger';
+CREATE TABLE denorm._commit_event (id integer PRIMARY KEY CHECK (id = 1));
+INSERT INTO denorm._commit_event VALUES (1);
+CREATE CONSTRAINT TRIGGER denorm_counter_commit AFTER INSERT ON denorm._commit_event
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION denorm._counter_commit_trigger();
 -- Every check a new count/sum/min/max (_check_counter) or latest (_check_latest)
 -- definition passes, with the SQLSTATEs README "Counters" documents; returns the target
 -- key (the target's primary key when target_key is NULL). Rules: src/core/definition_rules
@@ -210,11 +219,12 @@ END $$;
 -- The exact value of a count or sum counter for one target key (given in target_key
 -- order), folded or not, under the caller's snapshot: the stored column plus the
 -- pending deltas of the deferred definitions sharing it, read in one statement (a fold
--- commits both sides at once). A missing target row reads as NULL, or — when a
--- definition would create it — as the recount the created row will hold.
+-- commits both sides at once), plus `own`: the caller's transaction's changes that
+-- denorm.apply = commit has not written yet. A missing target row reads as NULL, or —
+-- when a definition would create it — as the recount the created row will hold.
 -- Runs as the extension's owner once denorm.counter_value checked that the caller may
 -- read the target; the read runs as the target's owner.
-CREATE FUNCTION denorm._counter_value(name text, key text[]) RETURNS numeric
+CREATE FUNCTION denorm._counter_value(name text, key text[], own numeric) RETURNS numeric
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d denorm._definitions;
@@ -234,8 +244,9 @@ BEGIN
             pg_catalog.array_to_string(d.target_key, ', '), coalesce(pg_catalog.cardinality(key), 0)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- $1 is the key (as text: _as_owner passes one text argument).
-    RETURN denorm._as_owner_read(d.target, denorm._statement(name, 'counter_value'), key::text)::numeric;
+    -- $1 is the key and then `own` (as text: _as_owner passes one text argument).
+    RETURN denorm._as_owner_read(d.target, denorm._statement(name, 'counter_value'),
+                                 (key || coalesce(own, 0)::text)::text)::numeric;
 END $$;
 
 CREATE OR REPLACE FUNCTION denorm.counter_value(name text, VARIADIC key text[]) RETURNS numeric
