@@ -9,7 +9,9 @@
 BEGIN;
 WITH i AS (INSERT INTO w6_children (parent_id, amount) VALUES (:p1, :amount) RETURNING parent_id, amount)
 UPDATE w6_parents p SET n = n + 1, total = total + i.amount FROM i WHERE p.id = i.parent_id;
-WITH o AS (SELECT id, parent_id, amount FROM w6_children WHERE id = :victim),
+-- FOR UPDATE: the old parent as of the row's latest version (another transaction may
+-- have moved it since this statement's snapshot).
+WITH o AS (SELECT id, parent_id, amount FROM w6_children WHERE id = :victim FOR UPDATE),
      m AS (UPDATE w6_children c SET parent_id = :p2 FROM o WHERE c.id = o.id
            RETURNING o.parent_id AS old_p, c.parent_id AS new_p, c.amount)
 UPDATE w6_parents p SET n = n + CASE WHEN p.id = m.new_p THEN 1 ELSE -1 END,
