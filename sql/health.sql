@@ -40,6 +40,26 @@ CREATE INDEX ON tasks (team_id, id);
 SELECT * FROM denorm.advise() WHERE object LIKE 'hl.%' OR object LIKE '% on hl.%';
 SELECT denorm.drop_counter('team_top_member'), denorm.drop_counter('team_last_task');
 
+-- Counter updates that cannot be HOT: an index on a counter column (every update writes
+-- every index), and, from the table's statistics, mostly non-HOT updates on full pages.
+CREATE INDEX teams_by_members ON teams (members);
+SELECT * FROM denorm.advise() WHERE object = 'hl.teams';
+DROP INDEX teams_by_members;
+CREATE TABLE crowded (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0, pad text);
+ALTER TABLE crowded ALTER COLUMN pad SET STORAGE PLAIN;  -- kept in the row, uncompressed
+CREATE TABLE crowd (id int PRIMARY KEY, crowded_id int);
+CREATE INDEX ON crowd (crowded_id);
+INSERT INTO crowded SELECT g, 0, repeat('x', 5000) FROM generate_series(1, 8) g;  -- no room for a 2nd version
+SELECT denorm.create_counter('crowd_n', 'crowded', 'n', 'crowd', '{crowded_id}');
+INSERT INTO crowd SELECT g, 1 + g % 8 FROM generate_series(1, 200) g;
+DO $$ BEGIN FOR i IN 1 .. 200 LOOP UPDATE crowd SET crowded_id = 1 + crowded_id % 8 WHERE id = i; COMMIT; END LOOP; END $$;
+SELECT pg_stat_force_next_flush();
+SELECT * FROM denorm.advise() WHERE object = 'hl.crowded';
+ALTER TABLE crowded SET (fillfactor = 50);
+SELECT count(*) AS advice FROM denorm.advise() WHERE object = 'hl.crowded';
+SELECT denorm.drop_counter('crowd_n');
+DROP TABLE crowd, crowded;
+
 -- A disabled trigger is critical, and advise() gives the statements that repair it.
 ALTER TABLE tasks DISABLE TRIGGER denorm_counter_insert;
 SELECT component, status, detail FROM denorm.health() WHERE status = 'critical' AND component = 'counter team_tasks';

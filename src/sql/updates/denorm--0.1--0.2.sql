@@ -430,6 +430,38 @@ BEGIN
                           (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(d.source_key || d.tail) c));
         RETURN NEXT;
     END LOOP;
+    -- Counter updates are cheap when HOT (no index entry written): impossible when an
+    -- index covers a counter column, and rare when the target's pages have no room left.
+    FOR d IN SELECT x.target, c.col, pg_catalog.string_agg(DISTINCT i.indexrelid::regclass::text, ', ') AS indexes
+               FROM denorm._definitions x CROSS JOIN LATERAL pg_catalog.unnest(x.target_columns) c(col)
+               JOIN pg_catalog.pg_attribute a ON a.attrelid = x.target AND a.attname = c.col
+               JOIN pg_catalog.pg_depend dep ON dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                    AND dep.refobjid = x.target AND dep.refobjsubid = a.attnum
+                    AND dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+               JOIN pg_catalog.pg_index i ON i.indexrelid = dep.objid
+              WHERE denorm._may_see(x.target)
+              GROUP BY x.target, c.col ORDER BY x.target::text, c.col LOOP
+        object := d.target::text;
+        problem := pg_catalog.format('counter column %I is indexed (%s): no update of it is HOT, each writes every index of the table',
+                                     d.col, d.indexes);
+        suggestion := pg_catalog.format('DROP INDEX CONCURRENTLY %s; -- unless queries need it', d.indexes);
+        RETURN NEXT;
+    END LOOP;
+    FOR d IN SELECT s.relid::regclass AS target, s.n_tup_upd, s.n_tup_hot_upd
+               FROM pg_catalog.pg_stat_user_tables s
+              WHERE s.relid IN (SELECT x.target FROM denorm._definitions x) AND denorm._may_see(s.relid)
+                AND s.n_tup_upd >= 100 AND s.n_tup_hot_upd < 0.9 * s.n_tup_upd
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c, pg_catalog.unnest(c.reloptions) o
+                                 WHERE c.oid = s.relid AND o LIKE 'fillfactor=%'
+                                   AND pg_catalog.split_part(o, '=', 2)::int < 100)
+              ORDER BY s.relid::regclass::text LOOP
+        object := d.target::text;
+        problem := pg_catalog.format('only %s%% of its %s updates were HOT: a new row version must fit in its page',
+                                     (100 * d.n_tup_hot_upd / d.n_tup_upd), d.n_tup_upd);
+        suggestion := pg_catalog.format('ALTER TABLE %s SET (fillfactor = 90); -- existing pages: VACUUM FULL %s (or pg_repack); wide rows: move wide columns out',
+                                        d.target, d.target);
+        RETURN NEXT;
+    END LOOP;
     FOR d IN SELECT r.mv FROM denorm._mv_registry r
               WHERE r."concurrently" IS NOT false AND NOT denorm._has_unique_index(r.mv) ORDER BY r.mv::text LOOP
         object := d.mv::text;
