@@ -63,6 +63,12 @@ std::optional<RecountStatements> recount_statements(const TargetDefinitions &on_
 // for (the initialiser computes them); returns how many. nullopt without create_missing.
 std::optional<std::string> adopt_statement(const Definition &d);
 
+// Adoption of a target that no other definition writes, a count, sum, min or max: one
+// INSERT of the target rows with their values, grouped from the source (the target's
+// initialiser is off for it: it would compute the same values row by row). Returns how
+// many rows it inserted.
+std::string adopt_values_statement(const Definition &d);
+
 // The exact value of a count or sum for one key ($1, text[]: the key in the order of d's
 // target_key, then the caller's transaction's own unwritten change): the stored column
 // plus pending deltas and that change, or the recount a missing row would get when

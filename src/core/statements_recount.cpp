@@ -60,6 +60,23 @@ std::optional<std::string> adopt_statement(const Definition &d)
            ") DO NOTHING RETURNING 1) SELECT pg_catalog.count(*) FROM i";
 }
 
+std::string adopt_values_statement(const Definition &d)
+{
+    std::vector<std::string> keys, groups;
+    for (size_t o = 0; o < d.target_key.size(); o++) {
+        keys.push_back("s." + d.source_key[o]);
+        groups.push_back(std::to_string(o + 1));
+    }
+    std::string value = d.kind == Aggregate::Count ? "pg_catalog.count(*)"
+                                                   : "pg_catalog." + std::string(aggregate_name(d.kind)) + "(" + *d.value + ")";
+    std::string adopted = adoption_keys_sql(d);  // SELECT DISTINCT ... FROM source s WHERE ...
+    std::string where = adopted.substr(adopted.find(" WHERE "));
+    return "WITH i AS (INSERT INTO " + d.target + " AS t (" + idents(d.target_key) + (d.touch ? ", " + *d.touch : "") +
+           ", " + d.target_columns[0].ident + ") SELECT " + joined(keys, ", ") + (d.touch ? ", pg_catalog.now()" : "") +
+           ", " + value + " FROM " + d.source + " s" + where + " GROUP BY " + joined(groups, ", ") + " ON CONFLICT (" +
+           idents(d.target_key) + ") DO NOTHING RETURNING 1) SELECT pg_catalog.count(*) FROM i";
+}
+
 std::string counter_value_statement(const TargetDefinitions &on_target, const Definition &d)
 {
     const Column &column = d.target_columns[0];

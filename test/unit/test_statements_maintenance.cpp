@@ -198,3 +198,11 @@ TEST(MaintenanceStatements, AdoptionOnlyWithCreateMissing)
 {
     EXPECT_FALSE(adopt_statement(fixtures::post_count()));
 }
+
+TEST(MaintenanceStatements, AdoptValuesGroupsTheSourceInOneInsert)
+{
+    EXPECT_EQ(adopt_values_statement(creating(fixtures::score())),
+              "WITH i AS (INSERT INTO public.user_stats AS t (user_id, score) SELECT s.author_id, pg_catalog.sum(votes) "
+              "FROM public.posts s WHERE s.author_id IS NOT NULL AND (published) IS TRUE AND (votes) OPERATOR(pg_catalog.<>) 0 "
+              "GROUP BY 1 ON CONFLICT (user_id) DO NOTHING RETURNING 1) SELECT pg_catalog.count(*) FROM i");
+}

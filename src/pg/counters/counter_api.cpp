@@ -13,6 +13,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -57,24 +58,55 @@ Datum normalized_expressions(Oid source, ArrayType *exprs, const char *what)
     return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+bool function_exists(const char *name, int nargs, Oid *types)
+{
+    List *qualified = list_make2(makeString(pstrdup("denorm")), makeString(pstrdup(name)));
+    return OidIsValid(LookupFuncName(qualified, nargs, types, true));
+}
+
+// Whether a definition on `source` other than `name` writes one of name's columns: then
+// the recount must lock the target rows first (their other writers keep writing).
+bool column_shared_with_other_sources(Oid source, Datum name)
+{
+    Oid types[2] = {TEXTOID, OIDOID};
+    Datum args[2] = {name, ObjectIdGetDatum(source)};
+    if (SPI_execute_with_args("SELECT 1 FROM denorm._definitions d, denorm._definitions x "
+                              "WHERE x.name OPERATOR(pg_catalog.=) $1 AND d.target OPERATOR(pg_catalog.=) x.target "
+                              "AND d.target_columns OPERATOR(pg_catalog.&&) x.target_columns "
+                              "AND d.source::pg_catalog.oid OPERATOR(pg_catalog.<>) $2",
+                              2, types, args, nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read denorm._definitions");
+    return SPI_processed > 0;
+}
+
 // Runs a create implementation, then the backfill of `column` (recount, and the rows
 // create_missing would have created), as the extension's owner; the backfill's
 // statements on the target run as the target's owner. values[0] is the name.
+// The source is locked against writers until commit first (as resume() does): a writer
+// that started before the new definition is visible to it would otherwise commit a row
+// that neither its statement nor the backfill counts. Its other writers being blocked,
+// the recount need not lock the target rows unless definitions on other sources write
+// the same columns.
 void create_and_backfill(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, Oid target,
-                         Datum column, bool backfill)
+                         Oid source, Datum column, bool backfill)
 {
+    LockRelationOid(source, ShareRowExclusiveLock);
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     Oid ext_owner = extension_owner();
     execute_as(ext_owner, sql, nargs, types, values, nulls);
     if (backfill) {
-        Oid rtypes[2] = {REGCLASSOID, TEXTOID};
-        Datum rvalues[2] = {ObjectIdGetDatum(target), column};
-        execute_as(ext_owner, "SELECT denorm._recompute($1, $2)", 2, rtypes, rvalues, nullptr);
+        Oid rtypes[3] = {REGCLASSOID, TEXTOID, BOOLOID};
+        Datum rvalues[3] = {ObjectIdGetDatum(target), column, BoolGetDatum(true)};
+        if (function_exists("_recompute", 3, rtypes)) {
+            rvalues[2] = BoolGetDatum(column_shared_with_other_sources(source, values[0]));
+            execute_as(ext_owner, "SELECT denorm._recompute($1, $2, $3)", 3, rtypes, rvalues, nullptr);
+        } else {
+            execute_as(ext_owner, "SELECT denorm._recompute($1, $2)", 2, rtypes, rvalues, nullptr);
+        }
         // (Absent while the extension's SQL is older than this library, until ALTER
         // EXTENSION denorm UPDATE: the definition is then created without adoption.)
         Oid atypes[1] = {TEXTOID};
-        List *adopt = list_make2(makeString(pstrdup("denorm")), makeString(pstrdup("_adopt")));
-        if (OidIsValid(LookupFuncName(adopt, 1, atypes, true)))
+        if (function_exists("_adopt", 1, atypes))
             execute_as(ext_owner, "SELECT denorm._adopt($1)", 1, atypes, values, nullptr);
     }
     SPI_finish();
@@ -115,7 +147,7 @@ DENORM_FUNCTION(denorm_create_counter)
     if (!PG_ARGISNULL(8)) values[8] = normalized_expression(source, PG_GETARG_TEXT_PP(8), "filter");
     // backfill (the last argument) is not passed on: create_and_backfill runs it.
     create_and_backfill("SELECT denorm._create_counter($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", nargs - 1,
-                     types, values, nulls, target, PG_GETARG_DATUM(2), PG_GETARG_BOOL(12));
+                     types, values, nulls, target, source, PG_GETARG_DATUM(2), PG_GETARG_BOOL(12));
     PG_RETURN_VOID();
 }
 
@@ -148,7 +180,8 @@ DENORM_FUNCTION(denorm_create_latest)
     deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT, &columns, &column_nulls, &ncolumns);
     bool has_column = ncolumns > 0 && !column_nulls[0];
     create_and_backfill("SELECT denorm._create_latest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", nargs - 1, types,
-                     values, nulls, target, has_column ? columns[0] : (Datum) 0, PG_GETARG_BOOL(11) && has_column);
+                     values, nulls, target, source, has_column ? columns[0] : (Datum) 0,
+                     PG_GETARG_BOOL(11) && has_column);
     PG_RETURN_VOID();
 }
 

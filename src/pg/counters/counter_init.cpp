@@ -13,11 +13,32 @@ extern "C" {
 #include "utils/rel.h"
 }
 
+#include "pg/callbacks.hpp"
 #include "pg/counters/catalog.hpp"
 #include "pg/privileges.hpp"
 #include "pg/errors.hpp"
 
 using namespace denorm::pg;
+
+namespace {
+// The target whose rows an adoption inserts with their values already computed
+// (denorm._skip_initialiser), or InvalidOid. Reset when the transaction ends.
+Oid skipped_target = InvalidOid;
+
+void on_xact(XactEvent event, void *)
+{
+    if (transaction_ended(event)) skipped_target = InvalidOid;
+}
+}  // namespace
+
+// _skip_initialiser(target regclass, skip boolean): while on, the initialiser of target
+// leaves inserted rows as they are (denorm._adopt's one grouped INSERT computes them).
+DENORM_FUNCTION(denorm_skip_initialiser)
+{
+    add_xact_callback(on_xact);
+    skipped_target = PG_GETARG_BOOL(1) ? PG_GETARG_OID(0) : InvalidOid;
+    PG_RETURN_VOID();
+}
 
 DENORM_FUNCTION(denorm_counter_init_trigger)
 {
@@ -32,7 +53,9 @@ DENORM_FUNCTION(denorm_counter_init_trigger)
 
     Relation rel = td->tg_relation;
     TupleDesc desc = RelationGetDescr(rel);
-    TargetInit *init = target_init(partition_root(RelationGetRelid(rel)));
+    Oid root = partition_root(RelationGetRelid(rel));
+    if (OidIsValid(skipped_target) && root == skipped_target) return PointerGetDatum(tuple);
+    TargetInit *init = target_init(root);
     if (!init) return PointerGetDatum(tuple);
 
     int nkeys = init->nkeys, ncounters = init->ncounters;

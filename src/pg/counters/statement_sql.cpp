@@ -47,6 +47,8 @@ Text statement_for(const core::TargetDefinitions &on_target, const core::Definit
         return is("recount") ? s->update : s->lock;
     }
     if (is("adopt")) return core::adopt_statement(d);
+    if (is("adopt_values"))
+        return d.create_missing && d.kind != core::Aggregate::Latest ? Text(core::adopt_values_statement(d)) : std::nullopt;
     if (is("counter_value")) return additive ? Text(core::counter_value_statement(on_target, d)) : std::nullopt;
     if (is("fold_create") || is("fold")) {
         if (!d.deferred) return std::nullopt;

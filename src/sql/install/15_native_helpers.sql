@@ -9,6 +9,10 @@ CREATE FUNCTION denorm._counter_truncate_trigger() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_truncate_trigger';
 CREATE FUNCTION denorm._counter_init_trigger() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_init_trigger';
+-- While on, target's initialiser leaves inserted rows as they are (denorm._adopt's
+-- grouped INSERT computes their values itself); off again at the end of the transaction.
+CREATE FUNCTION denorm._skip_initialiser(target regclass, skip boolean) RETURNS void
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_skip_initialiser';
 -- denorm.apply = commit (README "When changes are applied"): a transaction that changes
 -- a counter queues one event for the deferred constraint trigger denorm_counter_commit
 -- on denorm._commit_event; when it fires, just before the transaction commits, it writes

@@ -37,6 +37,10 @@ CREATE FUNCTION denorm._statement(counter text, purpose text) RETURNS text
 -- the transaction's changes. The table's one row is never written: the event names it.
 CREATE FUNCTION denorm._counter_commit_trigger() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_counter_commit_trigger';
+-- While on, target's initialiser leaves inserted rows as they are (denorm._adopt's
+-- grouped INSERT computes their values itself); off again at the end of the transaction.
+CREATE FUNCTION denorm._skip_initialiser(target regclass, skip boolean) RETURNS void
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'denorm_skip_initialiser';
 CREATE TABLE denorm._commit_event (id integer PRIMARY KEY CHECK (id = 1));
 INSERT INTO denorm._commit_event VALUES (1);
 CREATE CONSTRAINT TRIGGER denorm_counter_commit AFTER INSERT ON denorm._commit_event
@@ -54,6 +58,9 @@ CREATE FUNCTION denorm._check_latest(name text, target regclass, target_columns 
         touch text) RETURNS text[]
     LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'denorm_check_latest';
 
+-- _recompute gains lock (a backfill with its source locked need not lock the target rows).
+DROP FUNCTION denorm._recompute(regclass, text);
+
 -------------------------------------------------------------------------------
 -- Recomputation. One set-based statement recomputes a target column from every
 -- definition that writes it (backfill, TRUNCATE of a source). The statements of this
@@ -65,8 +72,10 @@ CREATE FUNCTION denorm._check_latest(name text, target regclass, target_columns 
 -- Runs as the extension's owner; its statements run as the target's owner
 -- (denorm._as_owner). The rows are locked first, in key order, and recounted in a new
 -- statement: a single UPDATE ... FROM (aggregate) would wait for a concurrent writer's
--- row lock and then write a total from its older snapshot, losing that write.
-CREATE OR REPLACE FUNCTION denorm._recompute(target regclass, target_column text) RETURNS bigint
+-- row lock and then write a total from its older snapshot, losing that write. lock =
+-- false only when no writer can write the column meanwhile (a backfill whose source is
+-- locked, with no definition on another source writing the column).
+CREATE FUNCTION denorm._recompute(target regclass, target_column text, lock boolean DEFAULT true) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     counter text;
@@ -76,23 +85,37 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 0;
     END IF;
-    PERFORM denorm._as_owner(target, denorm._statement(counter, 'recount_lock'));
+    IF lock THEN
+        PERFORM denorm._as_owner(target, denorm._statement(counter, 'recount_lock'));
+    END IF;
     RETURN denorm._as_owner(target, denorm._statement(counter, 'recount'))::bigint;
 END $$;
 
 -- Adoption (a create_missing definition's backfill): inserts the target rows its
--- source rows call for; the target's BEFORE INSERT initialiser computes their values.
--- Runs as the extension's owner, the INSERT as the target's; returns the rows inserted.
+-- source rows call for; the target's BEFORE INSERT initialiser computes their values —
+-- or, when no other definition writes the target and this one is a count, sum, min or
+-- max, one grouped INSERT computes them (the initialiser off for it: it would compute
+-- the same values with one probe per row). Runs as the extension's owner, the INSERT as
+-- the target's; returns the rows inserted.
 CREATE FUNCTION denorm._adopt(counter_name text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d denorm._definitions;
+    grouped text;
+    n bigint;
 BEGIN
     SELECT * INTO d FROM denorm._definitions x WHERE x.name = counter_name;
     IF NOT FOUND OR NOT d.create_missing THEN
         RETURN 0;
     END IF;
-    RETURN denorm._as_owner(d.target, denorm._statement(counter_name, 'adopt'))::bigint;
+    grouped := denorm._statement(counter_name, 'adopt_values');
+    IF grouped IS NULL OR EXISTS (SELECT 1 FROM denorm._definitions x WHERE x.target = d.target AND x.name <> d.name) THEN
+        RETURN denorm._as_owner(d.target, denorm._statement(counter_name, 'adopt'))::bigint;
+    END IF;
+    PERFORM denorm._skip_initialiser(d.target, true);
+    n := denorm._as_owner(d.target, grouped)::bigint;
+    PERFORM denorm._skip_initialiser(d.target, false);
+    RETURN n;
 END $$;
 
 -- Reconciles the column of one counter (with every definition sharing it; for min,
