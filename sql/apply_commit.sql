@@ -90,6 +90,9 @@ SELECT user_id, posts, score, best, last_title FROM stats ORDER BY user_id;
 -- are not lost: they are written again at commit.
 BEGIN;
 INSERT INTO posts VALUES (19, 1, 1, 'a11');
+SAVEPOINT r;                                     -- a second batch for the same row
+INSERT INTO posts VALUES (20, 1, 2, 'a12');
+RELEASE SAVEPOINT r;
 SAVEPOINT s;
 TRUNCATE posts;
 ROLLBACK TO SAVEPOINT s;

@@ -22,6 +22,17 @@ namespace denorm::core {
 // UPDATE <target> AS t SET <column> = t.<column> + $1[, <touch> = now()] WHERE <key> = $2 ...
 std::string apply_statement(const Definition &d);
 
+// The changes of several count/sum definitions to one target row as one UPDATE:
+// columns[i] (quoted) gains $i+1 (a column that several definitions write gains each
+// of their parameters), each touch column (quoted) is set to now(); key (quoted target
+// key columns) matches $n+1, $n+2, ... in that order.
+struct ColumnChange {
+    std::string column;
+    std::optional<std::string> touch;
+};
+std::string combined_apply_statement(const std::string &table, const std::vector<std::string> &key,
+                                     const std::vector<ColumnChange> &changes);
+
 // INSERT ... VALUES (key..., $1) ON CONFLICT (key) DO UPDATE SET <the same SET>,
 // returning whether the row was inserted (its BEFORE INSERT initialiser then counted
 // the whole statement already) rather than updated. create_missing only.

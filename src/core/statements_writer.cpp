@@ -1,5 +1,7 @@
 // statements_writer.cpp — what a writer runs for a count, sum or deferred definition
 // (core/statements.hpp). Layer: core (pure C++17).
+#include <algorithm>
+
 #include "core/statement_parts.hpp"
 #include "core/statements.hpp"
 
@@ -43,6 +45,30 @@ std::string upsert_statement(const Definition &d)
     // xmax is 0 on a row this statement inserted, and set on one it updated on conflict.
     return "INSERT INTO " + d.target + " AS t (" + columns + ") VALUES (" + inserted + ") ON CONFLICT (" + keys +
            ") DO UPDATE SET " + set_clause(d) + " RETURNING (t.xmax::pg_catalog.text OPERATOR(pg_catalog.=) '0')";
+}
+
+std::string combined_apply_statement(const std::string &table, const std::vector<std::string> &key,
+                                     const std::vector<ColumnChange> &changes)
+{
+    // One assignment per column, in first-seen order; one per touch column.
+    std::vector<std::string> columns, sums, touches;
+    for (size_t i = 0; i < changes.size(); i++) {
+        const ColumnChange &c = changes[i];
+        size_t at = 0;
+        while (at < columns.size() && columns[at] != c.column) at++;
+        if (at == columns.size()) {
+            columns.push_back(c.column);
+            sums.push_back("t." + c.column);
+        }
+        sums[at] += " OPERATOR(pg_catalog.+) " + param(i + 1);
+        if (c.touch && std::find(touches.begin(), touches.end(), *c.touch) == touches.end()) touches.push_back(*c.touch);
+    }
+    std::vector<std::string> sets, matches;
+    for (size_t i = 0; i < columns.size(); i++) sets.push_back(columns[i] + " = " + sums[i]);
+    for (const std::string &t : touches) sets.push_back(t + " = pg_catalog.now()");
+    for (size_t k = 0; k < key.size(); k++)
+        matches.push_back("t." + key[k] + " OPERATOR(pg_catalog.=) " + param(changes.size() + k + 1));
+    return "UPDATE " + table + " AS t SET " + joined(sets, ", ") + " WHERE " + joined(matches, " AND ");
 }
 
 std::string pending_insert_statement(const Definition &d)

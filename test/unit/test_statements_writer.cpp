@@ -67,3 +67,14 @@ TEST(WriterStatements, PendingInsertKeysTheDeltaByColumnNameOrder)
               "INSERT INTO denorm._pending_deltas (counter, key, delta) VALUES ('post_count', "
               "ARRAY[(($3)::date)::pg_catalog.text, (($2)::integer)::pg_catalog.text]::pg_catalog.text[], $1)");
 }
+
+TEST(WriterStatements, CombinedApplyWritesEveryDefinitionOfTheRowAtOnce)
+{
+    // Two definitions into total (two directions of one conversation), one into unread,
+    // one touch column named twice.
+    EXPECT_EQ(combined_apply_statement("public.conv", {"user_id", "other_id"},
+                                       {{"total", std::string("seen")}, {"unread", std::nullopt}, {"total", std::string("seen")}}),
+              "UPDATE public.conv AS t SET total = t.total OPERATOR(pg_catalog.+) $1 OPERATOR(pg_catalog.+) $3, "
+              "unread = t.unread OPERATOR(pg_catalog.+) $2, seen = pg_catalog.now() "
+              "WHERE t.user_id OPERATOR(pg_catalog.=) $4 AND t.other_id OPERATOR(pg_catalog.=) $5");
+}

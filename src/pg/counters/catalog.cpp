@@ -260,6 +260,8 @@ void load_source(SourceEntry *entry)
     int n = loaded.n;
     entry->defs.source = entry->key;
     entry->defs.ndefs = n;
+    entry->defs.context = cxt;
+    entry->defs.combined = nullptr;
     entry->defs.defs = static_cast<CounterDef *>(MemoryContextAllocZero(cxt, sizeof(CounterDef) * (n + 1)));
     Oid source_owner = rel_owner(entry->key);
     for (int i = 0; i < n; i++) {
@@ -267,6 +269,12 @@ void load_source(SourceEntry *entry)
         CounterDef *def = &entry->defs.defs[i];
         def->name = MemoryContextStrdup(cxt, l.name);
         def->source = entry->key;
+        def->owner = &entry->defs;
+        def->target_sql = MemoryContextStrdup(cxt, l.target_sql);
+        def->column_ident = MemoryContextStrdup(cxt, l.target_columns[0].ident);
+        def->touch_ident = l.touch ? MemoryContextStrdup(cxt, l.touch) : nullptr;
+        def->key_idents = static_cast<const char **>(MemoryContextAlloc(cxt, sizeof(char *) * (l.nkeys + 1)));
+        for (int k = 0; k < l.nkeys; k++) def->key_idents[k] = MemoryContextStrdup(cxt, l.target_key[k].ident);
         def->kind = l.kind;
         def->is_count = def->kind == core::Aggregate::Count;
         def->target = l.target;
@@ -360,8 +368,12 @@ Entry *lookup(HTAB *cache, Oid key, void (*load)(Entry *), SPIPlanPtr *(*plans_o
 
 SPIPlanPtr *source_plans(SourceEntry *e, int *n)
 {
-    auto *plans = static_cast<SPIPlanPtr *>(MemoryContextAllocZero(e->context, sizeof(SPIPlanPtr) * (7 * e->defs.ndefs + 1)));
+    int ncombined = 0;
+    for (CombinedPlan *c = e->defs.combined; c; c = c->next) ncombined++;
+    auto *plans = static_cast<SPIPlanPtr *>(
+        MemoryContextAllocZero(e->context, sizeof(SPIPlanPtr) * (7 * e->defs.ndefs + ncombined + 1)));
     *n = 0;
+    for (CombinedPlan *c = e->defs.combined; c; c = c->next) plans[(*n)++] = c->plan;
     for (int i = 0; i < e->defs.ndefs; i++) {
         CounterDef *def = &e->defs.defs[i];
         for (SPIPlanPtr plan : {def->update_plan, def->upsert_plan, def->pending_plan, def->fast_plan, def->lock_plan,
@@ -419,6 +431,39 @@ TargetInit *target_init(Oid target)
     if (!target_cache) target_cache = make_oid_hash("denorm target initialisers", sizeof(TargetEntry), CacheMemoryContext, 32);
     TargetEntry *entry = lookup<TargetEntry>(target_cache, target, load_target, target_plans);
     return entry->has_init ? &entry->init : nullptr;
+}
+
+SPIPlanPtr combined_apply_plan(CounterDef **defs, int n)
+{
+    SourceDefs *owner = defs[0]->owner;
+    StringInfoData names;
+    initStringInfo(&names);
+    for (int i = 0; i < n; i++) appendStringInfo(&names, "%s%s", i ? "," : "", defs[i]->name);
+    for (CombinedPlan *c = owner->combined; c; c = c->next)
+        if (strcmp(c->names, names.data) == 0) return c->plan;
+    char *sql = guarded_string([&] {
+        std::vector<core::ColumnChange> changes;
+        for (int i = 0; i < n; i++) {
+            core::ColumnChange change{defs[i]->column_ident, std::nullopt};
+            if (defs[i]->touch_ident) change.touch = std::string(defs[i]->touch_ident);
+            changes.push_back(change);
+        }
+        return core::combined_apply_statement(defs[0]->target_sql,
+                                              std::vector<std::string>(defs[0]->key_idents, defs[0]->key_idents + defs[0]->nkeys),
+                                              changes);
+    });
+    Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (n + defs[0]->nkeys + 1)));
+    for (int i = 0; i < n; i++) types[i] = delta_type_of(defs[i]->delta_kind);
+    for (int k = 0; k < defs[0]->nkeys; k++) types[n + k] = defs[0]->key_types[k];
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    SPIPlanPtr plan = prepare_kept(sql, n + defs[0]->nkeys, types);
+    SPI_finish();
+    auto *c = static_cast<CombinedPlan *>(MemoryContextAllocZero(owner->context, sizeof(CombinedPlan)));
+    c->names = MemoryContextStrdup(owner->context, names.data);
+    c->plan = plan;
+    c->next = owner->combined;
+    owner->combined = c;
+    return plan;
 }
 
 Oid partition_root(Oid relid)

@@ -30,6 +30,12 @@ struct CounterDef {
     int nkeys;
     AttrNumber *source_attnums;  // key columns in the root source's descriptor
     char **target_key;          // the target columns they match, in the same order
+    // For one UPDATE of several definitions' changes to a row (combined_apply_plan):
+    const char *target_sql;     // quoted, schema-qualified
+    const char *column_ident;   // quoted target column
+    const char *touch_ident;    // quoted touch column, or NULL
+    const char **key_idents;    // quoted target key columns, in the order of target_key
+    struct SourceDefs *owner;   // the entry this definition belongs to
     Oid *key_types;
     int *key_order;             // key positions sorted by target column name: the
                                 // same target row has the same key in every definition
@@ -58,11 +64,24 @@ struct CounterDef {
 
 inline bool is_extremum(const CounterDef *def) { return core::family_of(def->kind) != core::Family::Additive; }
 
+struct CombinedPlan {
+    char *names;                // the definitions it writes, comma-separated, in apply order
+    SPIPlanPtr plan;
+    CombinedPlan *next;
+};
+
 struct SourceDefs {
     Oid source;                 // root of the partition tree
     int ndefs;
     CounterDef *defs;           // ordered by name: the global order of target writes
+    MemoryContext context;      // the entry's
+    CombinedPlan *combined;     // prepared on first use
 };
+
+// The UPDATE writing the changes of defs[0..n-1] (count/sum, not deferred, one target row,
+// all from one source) at once: $1..$n their deltas, then the key of defs[0] in the
+// order of its target_key. Prepared on first use and kept with the definitions.
+SPIPlanPtr combined_apply_plan(CounterDef **defs, int n);
 
 // Definitions fed by `root_source`, or NULL if none. Valid until the next call
 // that may process invalidations (any catalog access); callers copy what they need

@@ -97,17 +97,23 @@ int rank_of(const Ranked &r, const CounterDef *def)
     return -1;
 }
 
+// The entries point to copies of the batches' changes (in `cxt`): merging and marking
+// them done must leave the batches as they are — a batch written inside a savepoint
+// that rolls back is written again later.
 void collect_in_global_order(Batch **batches, int nbatches, const Ranked &ranked, core::KeyEncoder *encoder,
-                             core::ApplyOrder<Accum> *order)
+                             core::ApplyOrder<Accum> *order, MemoryContext cxt)
 {
     for (int b = 0; b < nbatches; b++)
         for (int i = 0; i < batches[b]->ndefs; i++) {
             DefBatch *db = &batches[b]->defs[i];
             int rank = rank_of(ranked, db->def);
-            db->deltas->for_each([db, encoder, order, rank](Accum &acc) {
+            db->deltas->for_each([db, encoder, order, rank, cxt](Accum &acc) {
                 if (is_zero(db->def, acc)) return;
+                auto *copy = static_cast<Accum *>(MemoryContextAllocExtended(cxt, sizeof(Accum), MCXT_ALLOC_NO_OOM));
+                if (!copy) throw std::bad_alloc();
+                *copy = acc;
                 encode_target_row(encoder, db, acc);
-                order->add(encoder->view(), rank, &acc);
+                order->add(encoder->view(), rank, copy);
             });
         }
     order->sort();
@@ -174,6 +180,46 @@ bool apply_one(CounterDef *def, const Accum *acc)
     return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+bool combinable(const CounterDef *def) { return !is_extremum(def) && !def->deferred; }
+
+// The count/sum changes to the target row of entry `first` (and of the entries after it
+// with the same row, from the same source) in one UPDATE, when there are at least two;
+// their entries are then zeroed (done). False when there are fewer, or the row does not
+// exist (then each is applied on its own, create_missing included).
+template <typename Order>
+bool apply_combined(Order *order, size_t first, const Ranked &ranked)
+{
+    constexpr int kMost = 16;
+    CounterDef *defs[kMost];
+    Accum *items[kMost];
+    int n = 0;
+    const auto &head = order->at(first);
+    for (size_t j = first; j < order->size() && n < kMost; j++) {
+        const auto &entry = order->at(j);
+        if (entry.row != head.row) break;
+        CounterDef *def = ranked.defs[entry.definition];
+        if (!combinable(def) || is_zero(def, *entry.item) || def->owner != ranked.defs[head.definition]->owner) continue;
+        defs[n] = def;
+        items[n] = entry.item;
+        n++;
+    }
+    if (n < 2) return false;
+    Datum values[kMost + INDEX_MAX_KEYS];
+    for (int i = 0; i < n; i++) values[i] = delta_datum(defs[i], *items[i]);
+    for (int k = 0; k < defs[0]->nkeys; k++) values[n + k] = items[0]->keys[k];
+    SPIPlanPtr plan = combined_apply_plan(defs, n);
+    int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
+    if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counters of %s failed: %d", defs[0]->target_sql, rc);
+    if (SPI_processed == 0) return false;
+    for (int i = 0; i < n; i++) {
+        items[i]->ival = 0;
+        items[i]->fval = 0;
+        items[i]->nval = 0;
+        items[i]->has_added = false;
+    }
+    return true;
+}
+
 }  // namespace
 
 void apply_batches(Batch **batches, int nbatches)
@@ -201,7 +247,7 @@ void apply_batches(Batch **batches, int nbatches)
     guarded([&] {
         owned->encoder = encoder = new core::KeyEncoder();
         owned->order = order = new core::ApplyOrder<Accum>();
-        collect_in_global_order(batches, nbatches, ranked, encoder, order);
+        collect_in_global_order(batches, nbatches, ranked, encoder, order, cxt);
     });
     if (order->size() == 0) {
         MemoryContextDelete(cxt);
@@ -242,6 +288,8 @@ void apply_batches(Batch **batches, int nbatches)
         if (extremum && recomputed_row && *recomputed_row == entry.row && strcmp(recomputed_group, def->group) == 0)
             continue;
         run_as_switch(&as, def->deferred ? def->pending_owner : def->target_owner);
+        // All count/sum changes to this row in one statement, when there are several.
+        if (combinable(def) && apply_combined(order, i, ranked)) continue;
         bool created = false;
         if (def->deferred) {
             append_pending(def, entry.item);
