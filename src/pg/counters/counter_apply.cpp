@@ -164,20 +164,32 @@ void append_pending(CounterDef *def, const Accum *acc)
 
 // Applies one change; returns true when create_missing inserted the target row
 // (its BEFORE INSERT initialiser then counted the whole statement already).
-bool apply_one(CounterDef *def, const Accum *acc)
+// What apply_one did: updated the row; created it (create_missing: its initialiser
+// counted every change); found it when inserting (another transaction created it in the
+// meantime: the upsert added the change); or found no row and created none.
+enum class Applied { Updated, Created, FoundOnInsert, NoRow };
+
+Applied update_only(CounterDef *def, const Accum *acc, Datum *values)
+{
+    int rc = SPI_execute_plan(def->update_plan, values, nullptr, false, 0);
+    if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counter \"%s\" failed: %d", def->name, rc);
+    return SPI_processed > 0 ? Applied::Updated : Applied::NoRow;
+}
+
+Applied apply_one(CounterDef *def, const Accum *acc)
 {
     Datum values[INDEX_MAX_KEYS + 1];
     delta_and_key(def, acc, values);
-    int rc = SPI_execute_plan(def->update_plan, values, nullptr, false, 0);
-    if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counter \"%s\" failed: %d", def->name, rc);
     // A change that only removed rows (a target row deleted with its source rows, in
     // either order) never creates the row.
-    if (SPI_processed > 0 || !def->create_missing || !acc->has_added) return false;
-    rc = SPI_execute_plan(def->upsert_plan, values, nullptr, false, 0);
+    if (update_only(def, acc, values) == Applied::Updated || !def->create_missing || !acc->has_added)
+        return SPI_processed > 0 ? Applied::Updated : Applied::NoRow;
+    int rc = SPI_execute_plan(def->upsert_plan, values, nullptr, false, 0);
     if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
         elog(ERROR, "denorm: insert for counter \"%s\" failed: %d", def->name, rc);
     bool isnull;
-    return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) ? Applied::Created
+                                                                                                 : Applied::FoundOnInsert;
 }
 
 bool combinable(const CounterDef *def) { return !is_extremum(def) && !def->deferred; }
@@ -276,11 +288,23 @@ void apply_batches(Batch **batches, int nbatches)
     // create_missing, its initialiser counted everything, so the other changes to it
     // are skipped; once a group of min/max/latest columns was recomputed, the other
     // definitions of that group are covered too.
+    // A count/sum change that found no row and may not create it waits in `missed`: if
+    // a create_missing definition of the same row then finds the row created by another
+    // transaction meanwhile (its insert was not visible to the first UPDATE), the change
+    // is written to it after all.
     const std::string *created_row = nullptr;
     const std::string *recomputed_row = nullptr;
     const char *recomputed_group = nullptr;
+    const std::string *missed_row = nullptr;
+    int nmissed = 0;
+    auto **missed_defs = static_cast<CounterDef **>(palloc(sizeof(CounterDef *) * (order->size() + 1)));
+    auto **missed_items = static_cast<Accum **>(palloc(sizeof(Accum *) * (order->size() + 1)));
     for (size_t i = 0; i < order->size(); i++) {
         const auto &entry = order->at(i);
+        if (!missed_row || *missed_row != entry.row) {
+            missed_row = &entry.row;
+            nmissed = 0;
+        }
         if (created_row && *created_row == entry.row) continue;
         CounterDef *def = ranked.defs[entry.definition];
         if (is_zero(def, *entry.item)) continue;  // folded into an earlier entry, or netted out
@@ -301,7 +325,20 @@ void apply_batches(Batch **batches, int nbatches)
                 recomputed_group = def->group;
             }
         } else {
-            created = apply_one(def, entry.item);
+            Applied result = apply_one(def, entry.item);
+            created = result == Applied::Created;
+            if (result == Applied::NoRow) {
+                missed_defs[nmissed] = def;
+                missed_items[nmissed++] = entry.item;
+            } else if (result == Applied::FoundOnInsert) {
+                for (int m = 0; m < nmissed; m++) {
+                    Datum values[INDEX_MAX_KEYS + 1];
+                    delta_and_key(missed_defs[m], missed_items[m], values);
+                    run_as_switch(&as, missed_defs[m]->target_owner);
+                    update_only(missed_defs[m], missed_items[m], values);
+                }
+                nmissed = 0;
+            }
         }
         created_row = created ? &entry.row : nullptr;
     }
