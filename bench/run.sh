@@ -155,6 +155,13 @@ check_exact() {
     if [[ $off == 0 ]]; then echo yes; else echo "no ($off keys off)"; fi
 }
 
+# The share of user_stats' updates since its setup that were HOT (no index entry written):
+# what advise() watches on a target.
+hot_share() {
+    q -c "SELECT CASE WHEN n_tup_upd > 0 THEN round(100.0 * n_tup_hot_upd / n_tup_upd) || '%' ELSE '-' END
+            FROM pg_stat_user_tables WHERE relname = 'user_stats'"
+}
+
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2}'; }
 # paired_ratios KEY V W: V/W of each round (W3: each run) on its own, in round order
 paired_ratios() {
@@ -236,7 +243,7 @@ pgbench_workload() {  # KEY "VARIANTS" SCRIPT SCRIPT_FOR_E CLIENTS PREFILL DEFIN
                 grep -q 'number of failed transactions: 0 ' <<<"$out" ||
                     { echo "$out" >&2; echo "bench: failed transactions ($key $v)" >&2; exit 1; }
                 ex="-"
-                if [[ $v != a ]]; then ex=$(check_exact); EXACT[$key,$v]+="$ex;"; fi
+                if [[ $v != a ]]; then ex=$(check_exact); EXACT[$key,$v]+="$ex;"; ex+=", HOT updates $(hot_share)"; fi
                 note=""
                 if is_disturbed "$other" "$flushes"; then
                     note=$( (( attempt < RETRIES )) && echo "  disturbed: repeated" || echo "  disturbed: kept the least disturbed attempt")
