@@ -4,7 +4,8 @@
 // rows writes its newest one if it is newer than the stored one; otherwise the row is
 // locked and then recomputed by index probes in a new statement,
 // which sees every writer that committed before the lock was granted (a single
-// UPDATE would recompute from its own, older snapshot after waiting; DESIGN.md).
+// UPDATE would recompute from its own, older snapshot after waiting;
+// test/isolation/specs/extremum_concurrent.spec).
 // Layer: pg glue. Regime: PostgreSQL (no C++ objects).
 #include "pg/counters/statement_batch.hpp"
 
