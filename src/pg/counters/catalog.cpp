@@ -121,14 +121,6 @@ void on_relcache_invalidation(Datum, Oid relid)
 }
 
 
-Oid rel_owner(Oid relid)
-{
-    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-    if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for relation %u", relid);
-    Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
-    ReleaseSysCache(tuple);
-    return owner;
-}
 
 struct PrepareArgs {
     const char *sql;
@@ -263,7 +255,7 @@ void load_source(SourceEntry *entry)
     entry->defs.context = cxt;
     entry->defs.combined = nullptr;
     entry->defs.defs = static_cast<CounterDef *>(MemoryContextAllocZero(cxt, sizeof(CounterDef) * (n + 1)));
-    Oid source_owner = rel_owner(entry->key);
+    Oid source_owner = owner_of(entry->key);
     for (int i = 0; i < n; i++) {
         const LoadedDefinition &l = loaded.defs[i];
         CounterDef *def = &entry->defs.defs[i];
@@ -278,7 +270,7 @@ void load_source(SourceEntry *entry)
         def->kind = l.kind;
         def->is_count = def->kind == core::Aggregate::Count;
         def->target = l.target;
-        def->target_owner = rel_owner(def->target);
+        def->target_owner = owner_of(def->target);
         def->target_column = MemoryContextStrdup(cxt, l.target_columns[0].name);
         def->nkeys = l.nkeys;
         def->source_attnums = static_cast<AttrNumber *>(MemoryContextAlloc(cxt, sizeof(AttrNumber) * (l.nkeys + 1)));
@@ -318,7 +310,7 @@ void load_target(TargetEntry *entry)
     LoadedDefinitions loaded = load_definitions_on(entry->key);
     TargetInit *init = &entry->init;
     init->target = entry->key;
-    init->owner = rel_owner(entry->key);
+    init->owner = owner_of(entry->key);
     char *query = nullptr;
     // The arrays are made in the entry's context, inside the guarded section with
     // allocations that cannot raise an error.

@@ -23,6 +23,7 @@ extern "C" {
 }
 
 #include "pg/errors.hpp"
+#include "pg/counters/definition_loader.hpp"
 #include "pg/counters/expression.hpp"
 #include "pg/privileges.hpp"
 #include "pg/counters/statement_batch.hpp"
@@ -243,21 +244,11 @@ DENORM_FUNCTION(denorm_counter_value)
         // The transaction's own changes not yet written (denorm.apply = commit) count too.
         char *kind = SPI_getvalue(row, desc, 4);
         if (!PG_ARGISNULL(1) && (strcmp(kind, "count") == 0 || strcmp(kind, "sum") == 0)) {
-            Datum *names, *keys;
-            bool *name_nulls, *key_nulls;
             int nnames, nkeys;
-            deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(row, desc, 3, &isnull)), TEXTOID, -1, false, TYPALIGN_INT,
-                              &names, &name_nulls, &nnames);
-            deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT, &keys, &key_nulls, &nkeys);
-            bool complete = nkeys == nnames;
-            for (int k = 0; k < nkeys; k++) complete = complete && !key_nulls[k];
-            if (complete) {
-                char **key_columns = static_cast<char **>(palloc(sizeof(char *) * (nkeys + 1)));
-                char **key_values = static_cast<char **>(palloc(sizeof(char *) * (nkeys + 1)));
-                for (int k = 0; k < nkeys; k++) {
-                    key_columns[k] = TextDatumGetCString(names[k]);
-                    key_values[k] = TextDatumGetCString(keys[k]);
-                }
+            bool null_key = false;
+            char **key_columns = text_strings(DatumGetArrayTypeP(SPI_getbinval(row, desc, 3, &isnull)), &nnames);
+            char **key_values = text_strings(PG_GETARG_ARRAYTYPE_P(1), &nkeys, &null_key);
+            if (nkeys == nnames && !null_key) {
                 values[2] = unapplied_change(target, SPI_getvalue(row, desc, 2), nkeys, key_columns, key_values);
                 nulls = "   ";
             }

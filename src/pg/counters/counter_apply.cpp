@@ -169,7 +169,7 @@ void append_pending(CounterDef *def, const Accum *acc)
 // meantime: the upsert added the change); or found no row and created none.
 enum class Applied { Updated, Created, FoundOnInsert, NoRow };
 
-Applied update_only(CounterDef *def, const Accum *acc, Datum *values)
+Applied update_only(CounterDef *def, Datum *values)
 {
     int rc = SPI_execute_plan(def->update_plan, values, nullptr, false, 0);
     if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counter \"%s\" failed: %d", def->name, rc);
@@ -182,8 +182,8 @@ Applied apply_one(CounterDef *def, const Accum *acc)
     delta_and_key(def, acc, values);
     // A change that only removed rows (a target row deleted with its source rows, in
     // either order) never creates the row.
-    if (update_only(def, acc, values) == Applied::Updated || !def->create_missing || !acc->has_added)
-        return SPI_processed > 0 ? Applied::Updated : Applied::NoRow;
+    Applied updated = update_only(def, values);
+    if (updated == Applied::Updated || !def->create_missing || !acc->has_added) return updated;
     int rc = SPI_execute_plan(def->upsert_plan, values, nullptr, false, 0);
     if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
         elog(ERROR, "denorm: insert for counter \"%s\" failed: %d", def->name, rc);
@@ -192,14 +192,22 @@ Applied apply_one(CounterDef *def, const Accum *acc)
                                                                                                  : Applied::FoundOnInsert;
 }
 
+// A change written (or folded into another entry's): is_zero() skips it from then on.
+void mark_done(Accum *acc)
+{
+    acc->has_added = acc->has_removed = false;
+    acc->ival = 0;
+    acc->fval = 0;
+    acc->nval = 0;
+}
+
 bool combinable(const CounterDef *def) { return !is_extremum(def) && !def->deferred; }
 
 // The count/sum changes to the target row of entry `first` (and of the entries after it
 // with the same row, from the same source) in one UPDATE, when there are at least two;
 // their entries are then zeroed (done). False when there are fewer, or the row does not
 // exist (then each is applied on its own, create_missing included).
-template <typename Order>
-bool apply_combined(Order *order, size_t first, const Ranked &ranked)
+bool apply_combined(core::ApplyOrder<Accum> *order, size_t first, const Ranked &ranked)
 {
     constexpr int kMost = 16;
     CounterDef *defs[kMost];
@@ -223,12 +231,7 @@ bool apply_combined(Order *order, size_t first, const Ranked &ranked)
     int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
     if (rc != SPI_OK_UPDATE) elog(ERROR, "denorm: update of counters of %s failed: %d", defs[0]->target_sql, rc);
     if (SPI_processed == 0) return false;
-    for (int i = 0; i < n; i++) {
-        items[i]->ival = 0;
-        items[i]->fval = 0;
-        items[i]->nval = 0;
-        items[i]->has_added = false;
-    }
+    for (int i = 0; i < n; i++) mark_done(items[i]);
     return true;
 }
 
@@ -271,10 +274,7 @@ void apply_batches(Batch **batches, int nbatches)
         const auto &head = order->at(first);
         if (i > first && entry.row == head.row && entry.definition == head.definition) {
             merge_change(ranked.defs[entry.definition], head.item, entry.item);
-            entry.item->has_added = entry.item->has_removed = false;  // folded: skipped below
-            entry.item->ival = 0;
-            entry.item->fval = 0;
-            entry.item->nval = 0;
+            mark_done(entry.item);
         } else {
             first = i;
         }
@@ -335,7 +335,7 @@ void apply_batches(Batch **batches, int nbatches)
                     Datum values[INDEX_MAX_KEYS + 1];
                     delta_and_key(missed_defs[m], missed_items[m], values);
                     run_as_switch(&as, missed_defs[m]->target_owner);
-                    update_only(missed_defs[m], missed_items[m], values);
+                    update_only(missed_defs[m], values);
                 }
                 nmissed = 0;
             }

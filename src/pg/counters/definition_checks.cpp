@@ -11,28 +11,29 @@ extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_index.h"
-#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
-#include "parser/parse_coerce.h"
-#include "parser/parse_oper.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/syscache.h"
-#include "utils/typcache.h"
 }
 
 #include "core/definition_checks.hpp"
+#include "pg/counters/definition_loader.hpp"
 #include "pg/counters/expression.hpp"
+#include "pg/counters/type_facts.hpp"
 #include "pg/errors.hpp"
 
 using namespace denorm;
+using denorm::pg::assignable;
+using denorm::pg::comparable;
+using denorm::pg::orderable;
 
 namespace {
 
@@ -44,18 +45,7 @@ struct Strings {
 Strings text_array_arg(FunctionCallInfo fcinfo, int arg, bool *has_null)
 {
     Strings out{0, nullptr};
-    if (PG_ARGISNULL(arg)) return out;
-    Datum *elems;
-    bool *nulls;
-    deconstruct_array(PG_GETARG_ARRAYTYPE_P(arg), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &out.n);
-    out.items = static_cast<char **>(palloc0(sizeof(char *) * (out.n + 1)));
-    for (int i = 0; i < out.n; i++) {
-        if (nulls[i]) {
-            if (has_null) *has_null = true;
-            continue;
-        }
-        out.items[i] = TextDatumGetCString(elems[i]);
-    }
+    if (!PG_ARGISNULL(arg)) out.items = pg::text_strings(PG_GETARG_ARRAYTYPE_P(arg), &out.n, has_null);
     return out;
 }
 
@@ -88,18 +78,6 @@ Oid expression_type(Oid source, const char *text, const char *what)
     Oid type = exprType(pg::parse_row_expression(rel, text, what));
     table_close(rel, NoLock);
     return type;
-}
-
-bool orderable(Oid type) { return OidIsValid(lookup_type_cache(type, TYPECACHE_CMP_PROC)->cmp_proc); }
-
-bool assignable(Oid from, Oid to) { return can_coerce_type(1, &from, &to, COERCION_ASSIGNMENT); }
-
-bool comparable(Oid left, Oid right)
-{
-    Operator op = oper(nullptr, list_make1(makeString(pstrdup("="))), left, right, true, -1);
-    bool ok = op != nullptr && reinterpret_cast<Form_pg_operator>(GETSTRUCT(op))->oprresult == BOOLOID;
-    if (op) ReleaseSysCache(op);
-    return ok;
 }
 
 // The primary key columns of rel, in index order; n = -1 without a primary key.
@@ -161,12 +139,7 @@ Strings strings_of(HeapTuple row, TupleDesc desc, int field)
     Strings out{0, nullptr};
     bool isnull;
     Datum d = SPI_getbinval(row, desc, field, &isnull);
-    if (isnull) return out;
-    Datum *elems;
-    bool *nulls;
-    deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &out.n);
-    out.items = static_cast<char **>(palloc0(sizeof(char *) * (out.n + 1)));
-    for (int i = 0; i < out.n; i++) out.items[i] = TextDatumGetCString(elems[i]);
+    if (!isnull) out.items = pg::text_strings(DatumGetArrayTypeP(d), &out.n);
     return out;
 }
 

@@ -37,13 +37,7 @@ char **text_array(HeapTuple row, TupleDesc desc, int field, int *n)
     bool isnull;
     Datum array = SPI_getbinval(row, desc, field, &isnull);
     *n = 0;
-    if (isnull) return nullptr;
-    Datum *elems;
-    bool *nulls;
-    deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
-    char **out = static_cast<char **>(palloc(sizeof(char *) * (*n + 1)));
-    for (int i = 0; i < *n; i++) out[i] = TextDatumGetCString(elems[i]);
-    return out;
+    return isnull ? nullptr : text_strings(DatumGetArrayTypeP(array), n);
 }
 
 char *text_field(HeapTuple row, TupleDesc desc, int field)
@@ -163,6 +157,22 @@ std::optional<std::string> optional_text(const char *text)
 }
 
 }  // namespace
+
+char **text_strings(ArrayType *array, int *n, bool *has_null)
+{
+    Datum *elems;
+    bool *nulls;
+    deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+    char **out = static_cast<char **>(palloc0(sizeof(char *) * (*n + 1)));
+    for (int i = 0; i < *n; i++) {
+        if (nulls[i]) {
+            if (has_null) *has_null = true;
+            continue;
+        }
+        out[i] = TextDatumGetCString(elems[i]);
+    }
+    return out;
+}
 
 LoadedDefinitions load_definitions_on(Oid target)
 {

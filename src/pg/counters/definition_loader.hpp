@@ -9,6 +9,7 @@
 extern "C" {
 #include "postgres.h"
 #include "nodes/nodes.h"
+#include "utils/array.h"
 }
 
 #include "core/definition.hpp"
@@ -52,6 +53,10 @@ struct LoadedDefinitions {
     int n;
     LoadedDefinition *defs;      // in name order
 };
+
+// The elements of a text[] as C strings (palloc'd; a NULL element is a null pointer and
+// sets *has_null when given); *n = the number of elements.
+char **text_strings(ArrayType *array, int *n, bool *has_null = nullptr);
 
 // SPI must be connected. Every definition on `target`, suspended ones included
 // (recounts and the min/max/latest groups cover them all).

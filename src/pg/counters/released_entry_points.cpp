@@ -7,16 +7,10 @@
 extern "C" {
 #include "postgres.h"
 #include "access/table.h"
-#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
-#include "nodes/makefuncs.h"
-#include "parser/parse_coerce.h"
-#include "parser/parse_oper.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/syscache.h"
-#include "utils/typcache.h"
 }
 
 #include <string>
@@ -24,6 +18,7 @@ extern "C" {
 
 #include "core/definition_checks.hpp"
 #include "pg/counters/expression.hpp"
+#include "pg/counters/type_facts.hpp"
 #include "pg/errors.hpp"
 
 using namespace denorm;
@@ -41,16 +36,12 @@ DENORM_FUNCTION(denorm_deparse_expression)
 // _check_key_types(source_column, source_type, target_column, target_type)
 DENORM_FUNCTION(denorm_check_key_types)
 {
-    Oid source_type = PG_GETARG_OID(1);
-    Oid target_type = PG_GETARG_OID(3);
-    Operator op = oper(nullptr, list_make1(makeString(pstrdup("="))), source_type, target_type, true, -1);
-    bool ok = op != nullptr && reinterpret_cast<Form_pg_operator>(GETSTRUCT(op))->oprresult == BOOLOID;
-    if (op) ReleaseSysCache(op);
-    if (!ok)
-        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                        errmsg("source key column \"%s\" (%s) cannot be compared with target key column \"%s\" (%s)",
-                               text_to_cstring(PG_GETARG_TEXT_PP(0)), format_type_be(source_type),
-                               text_to_cstring(PG_GETARG_TEXT_PP(2)), format_type_be(target_type))));
+    char *source_column = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    char *target_column = text_to_cstring(PG_GETARG_TEXT_PP(2));
+    const char *source_type = format_type_be(PG_GETARG_OID(1));
+    const char *target_type = format_type_be(PG_GETARG_OID(3));
+    bool ok = pg::comparable(PG_GETARG_OID(1), PG_GETARG_OID(3));
+    pg::raise_problem([&] { return core::check_key_types(source_column, source_type, target_column, target_type, ok); });
     PG_RETURN_VOID();
 }
 
@@ -112,15 +103,12 @@ DENORM_FUNCTION(denorm_check_column_sharing)
 // stored in a column of `to` (an assignment cast, as INSERT would apply).
 DENORM_FUNCTION(denorm_assignable)
 {
-    Oid from = PG_GETARG_OID(0);
-    Oid to = PG_GETARG_OID(1);
-    PG_RETURN_BOOL(can_coerce_type(1, &from, &to, COERCION_ASSIGNMENT));
+    PG_RETURN_BOOL(pg::assignable(PG_GETARG_OID(0), PG_GETARG_OID(1)));
 }
 
 // _orderable(type regtype) -> boolean: whether values of the type have a default btree
 // ordering (what min, max and a latest's order_by compare with).
 DENORM_FUNCTION(denorm_orderable)
 {
-    TypeCacheEntry *tce = lookup_type_cache(PG_GETARG_OID(0), TYPECACHE_CMP_PROC);
-    PG_RETURN_BOOL(OidIsValid(tce->cmp_proc));
+    PG_RETURN_BOOL(pg::orderable(PG_GETARG_OID(0)));
 }

@@ -1,0 +1,28 @@
+// type_facts.cpp — see type_facts.hpp. Layer: pg glue. Regime: PostgreSQL.
+#include "pg/counters/type_facts.hpp"
+
+extern "C" {
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_oper.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+}
+
+namespace denorm::pg {
+
+bool orderable(Oid type) { return OidIsValid(lookup_type_cache(type, TYPECACHE_CMP_PROC)->cmp_proc); }
+
+bool assignable(Oid from, Oid to) { return can_coerce_type(1, &from, &to, COERCION_ASSIGNMENT); }
+
+bool comparable(Oid left, Oid right)
+{
+    Operator op = oper(nullptr, list_make1(makeString(pstrdup("="))), left, right, true, -1);
+    bool ok = op != nullptr && reinterpret_cast<Form_pg_operator>(GETSTRUCT(op))->oprresult == BOOLOID;
+    if (op) ReleaseSysCache(op);
+    return ok;
+}
+
+}  // namespace denorm::pg
