@@ -106,6 +106,11 @@ void run_as_switch(RunAs *state, Oid role)
     SetUserIdAndSecContext(role, state->save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 }
 
+void run_as_pin(RunAs *state)
+{
+    if (state->guc_nest < 0) state->guc_nest = pin_search_path();
+}
+
 void run_as_end(const RunAs *state)
 {
     unpin_search_path(state->guc_nest);

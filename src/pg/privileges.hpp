@@ -48,6 +48,10 @@ void run_as_begin_unpinned(RunAs *state, Oid role);
 // Another role for the next statement of the same run (a batch writing several
 // owners' tables).
 void run_as_switch(RunAs *state, Oid role);
+// Pins search_path for the rest of a run begun unpinned, before its first statement
+// (a run that may write every row without one, direct_update.hpp, pins only if it
+// needs a statement after all). No-op when pinned.
+void run_as_pin(RunAs *state);
 void run_as_end(const RunAs *state);
 
 // The search_path every statement denorm runs on someone's behalf resolves names in.

@@ -60,6 +60,9 @@ struct CounterDef {
     SPIPlanPtr lock_plan;       // lock the target row
     SPIPlanPtr recompute_plan;  // recompute the group's columns by index probes
     SPIPlanPtr create_plan;     // insert a missing target row (create_missing only)
+
+    struct DirectPlan *direct;  // count/sum: how to write the row without a statement
+                                // (direct_update.cpp); built on first use
 };
 
 inline bool is_extremum(const CounterDef *def) { return core::family_of(def->kind) != core::Family::Additive; }

@@ -4,6 +4,7 @@
 // target's owner. Layer: pg glue. Regime: PostgreSQL (C++ containers only behind
 // the batch's pointers; see statement_batch.hpp).
 #include "pg/counters/statement_batch.hpp"
+#include "pg/counters/direct_update.hpp"
 
 extern "C" {
 #include "executor/spi.h"
@@ -204,10 +205,11 @@ void mark_done(Accum *acc)
 bool combinable(const CounterDef *def) { return !is_extremum(def) && !def->deferred; }
 
 // The count/sum changes to the target row of entry `first` (and of the entries after it
-// with the same row, from the same source) in one UPDATE, when there are at least two;
-// their entries are then zeroed (done). False when there are fewer, or the row does not
-// exist (then each is applied on its own, create_missing included).
-bool apply_combined(core::ApplyOrder<Accum> *order, size_t first, const Ranked &ranked)
+// with the same row, from the same source) at once: written directly (direct_update.hpp),
+// or else in one UPDATE when there are at least two; their entries are then zeroed
+// (done). False when neither applies, or the row does not exist (then each is applied on
+// its own, create_missing included).
+bool apply_combined(core::ApplyOrder<Accum> *order, size_t first, const Ranked &ranked, RunAs *as)
 {
     constexpr int kMost = 16;
     CounterDef *defs[kMost];
@@ -223,6 +225,11 @@ bool apply_combined(core::ApplyOrder<Accum> *order, size_t first, const Ranked &
         items[n] = entry.item;
         n++;
     }
+    if (n >= 1 && direct_add(defs, items, n, as)) {
+        for (int i = 0; i < n; i++) mark_done(items[i]);
+        return true;
+    }
+    run_as_pin(as);
     if (n < 2) return false;
     Datum values[kMost + INDEX_MAX_KEYS];
     for (int i = 0; i < n; i++) values[i] = delta_datum(defs[i], *items[i]);
@@ -283,7 +290,8 @@ void apply_batches(Batch **batches, int nbatches)
     // Each change is written as its target's owner (a deferred one, into our own
     // table, as the extension's owner); on error the (sub)transaction abort restores.
     RunAs as;
-    run_as_begin(&as, GetUserId());  // each entry switches to its owner
+    run_as_begin_unpinned(&as, GetUserId());  // each entry switches to its owner, and pins
+                                              // search_path before its first statement
     // Entries of one target row are adjacent. Once a row was inserted by
     // create_missing, its initialiser counted everything, so the other changes to it
     // are skipped; once a group of min/max/latest columns was recomputed, the other
@@ -313,7 +321,8 @@ void apply_batches(Batch **batches, int nbatches)
             continue;
         run_as_switch(&as, def->deferred ? def->pending_owner : def->target_owner);
         // All count/sum changes to this row in one statement, when there are several.
-        if (combinable(def) && apply_combined(order, i, ranked)) continue;
+        if (combinable(def) && apply_combined(order, i, ranked, &as)) continue;
+        run_as_pin(&as);
         bool created = false;
         if (def->deferred) {
             append_pending(def, entry.item);
