@@ -211,7 +211,7 @@ bool combinable(const CounterDef *def) { return !is_extremum(def) && !def->defer
 // its own, create_missing included).
 bool apply_combined(core::ApplyOrder<Accum> *order, size_t first, const Ranked &ranked, RunAs *as)
 {
-    constexpr int kMost = 16;
+    constexpr int kMost = kMostChangesPerRow;
     CounterDef *defs[kMost];
     Accum *items[kMost];
     int n = 0;

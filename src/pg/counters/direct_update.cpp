@@ -1,9 +1,9 @@
 // direct_update.cpp — see direct_update.hpp. Why: the UPDATE statement of a count
 // costs a plan revalidation, an executor start (result relation, index scan node,
 // projection) and end for every target row, several times what finding, locking and
-// updating the row costs. Logical replication's apply worker writes rows the same way
-// (execReplication.c); here every case it would have to handle beyond "a plain row
-// found and locked" is handed back to the statement.
+// updating the row costs. PostgreSQL's logical replication apply worker writes rows
+// the same way; here every case it would have to handle beyond "a plain row found and
+// locked" is handed back to the statement.
 // Layer: pg glue. Regime: PostgreSQL (no C++ objects).
 #include "pg/counters/direct_update.hpp"
 #include "pg/privileges.hpp"
@@ -222,10 +222,9 @@ void insert_index_entries(Relation rel, TupleTableSlot *slot, DirectPlan **plans
 
 bool direct_add(CounterDef **defs, Accum **items, int n, RunAs *as)
 {
-    constexpr int kMost = 16;
-    if (n < 1 || n > kMost) return false;
+    if (n < 1 || n > kMostChangesPerRow) return false;
     Relation rel = table_open(defs[0]->target, RowExclusiveLock);
-    DirectPlan *plans[kMost];
+    DirectPlan *plans[kMostChangesPerRow];
     bool usable = plain_target(rel);
     for (int i = 0; usable && i < n; i++) {
         plans[i] = direct_plan(defs[i], rel);

@@ -11,8 +11,12 @@
 
 namespace denorm::pg {
 
+// The most count/sum changes to one target row written at once (in one direct write or
+// one combined UPDATE); more are written in further groups.
+constexpr int kMostChangesPerRow = 16;
+
 // Adds items[i]'s delta to the column of defs[i] (all writing one target row, the key
-// taken from items[0] in the order of defs[0]), running as the role `as` is switched to.
+// taken from items[0] in the order of defs[0]; n at most kMostChangesPerRow), running as the role `as` is switched to.
 // True when the row was updated; false when nothing was done and the UPDATE statement
 // must do it.
 bool direct_add(CounterDef **defs, Accum **items, int n, struct RunAs *as);
