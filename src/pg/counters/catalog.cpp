@@ -33,6 +33,7 @@ extern "C" {
 #include "pg/callbacks.hpp"
 #include "pg/errors.hpp"
 #include "pg/counters/definition_loader.hpp"
+#include "pg/counters/latest_carry.hpp"
 #include "pg/privileges.hpp"
 
 namespace denorm::pg {
@@ -297,6 +298,11 @@ void load_source(SourceEntry *entry)
             def->group = MemoryContextStrdup(cxt, group.data);
             if (def->value) set_value_comparison(def, cxt);
             prepare_extremum_plans(def, l);
+            if (def->kind == core::Aggregate::Latest && def->fast_plan && !def->touch_ident) {
+                auto **values = static_cast<Expr **>(MemoryContextAllocZero(cxt, sizeof(Expr *) * (l.nvalues + 1)));
+                for (int v = 0; v < l.nvalues; v++) values[v] = planned_expression(l.source_values[v], source_owner, cxt);
+                def->carry = latest_carry(l, values, cxt);
+            }
         } else {
             def->delta_kind = def->value ? delta_kind_of(exprType(reinterpret_cast<Node *>(def->value))) : DeltaKind::Int;
             def->deferred = l.deferred;

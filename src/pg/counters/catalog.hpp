@@ -60,6 +60,8 @@ struct CounterDef {
     SPIPlanPtr lock_plan;       // lock the target row
     SPIPlanPtr recompute_plan;  // recompute the group's columns by index probes
     SPIPlanPtr create_plan;     // insert a missing target row (create_missing only)
+    struct LatestCarry *carry;  // latest: the writer keeps its newest added row (latest_carry.hpp);
+                                // NULL when it cannot
 
     struct DirectPlan *direct;  // count/sum: how to write the row without a statement
                                 // (direct_update.cpp); built on first use

@@ -5,6 +5,7 @@
 // the batch's pointers; see statement_batch.hpp).
 #include "pg/counters/statement_batch.hpp"
 #include "pg/counters/direct_update.hpp"
+#include "pg/counters/latest_carry.hpp"
 
 extern "C" {
 #include "executor/spi.h"
@@ -128,6 +129,10 @@ void merge_change(const CounterDef *def, Accum *into, const Accum *from)
     if (is_extremum(def)) {
         if (def->kind == core::Aggregate::Latest) {
             into->has_removed = into->has_removed || from->has_removed;
+            if (from->carried && (!into->carried || carried_newer(def->carry, *from, *into))) {
+                into->carried = from->carried;
+                into->carried_null = from->carried_null;
+            }
             return;
         }
         // min, max: the best value added and the best removed, over both.
@@ -177,14 +182,17 @@ Applied update_only(CounterDef *def, Datum *values)
     return SPI_processed > 0 ? Applied::Updated : Applied::NoRow;
 }
 
-Applied apply_one(CounterDef *def, const Accum *acc)
+// row_missing: the row was not there a moment ago (write_row_directly): a create_missing
+// definition inserts it straight away (the upsert adds the change if it is there by now).
+Applied apply_one(CounterDef *def, const Accum *acc, bool row_missing)
 {
     Datum values[INDEX_MAX_KEYS + 1];
     delta_and_key(def, acc, values);
     // A change that only removed rows (a target row deleted with its source rows, in
     // either order) never creates the row.
-    Applied updated = update_only(def, values);
-    if (updated == Applied::Updated || !def->create_missing || !acc->has_added) return updated;
+    bool creates = def->create_missing && acc->has_added;
+    Applied updated = row_missing && creates ? Applied::NoRow : update_only(def, values);
+    if (updated == Applied::Updated || !creates) return updated;
     int rc = SPI_execute_plan(def->upsert_plan, values, nullptr, false, 0);
     if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
         elog(ERROR, "denorm: insert for counter \"%s\" failed: %d", def->name, rc);
@@ -204,12 +212,44 @@ void mark_done(Accum *acc)
 
 bool combinable(const CounterDef *def) { return !is_extremum(def) && !def->deferred; }
 
+// Written by write_row_directly (a count or integer sum; a latest that carries its newest
+// row and removed none).
+bool direct_candidate(const CounterDef *def, const Accum &acc)
+{
+    if (def->kind == core::Aggregate::Latest) return def->carry && acc.carried && !acc.has_removed;
+    return combinable(def) && def->delta_kind == DeltaKind::Int;
+}
+
+// The changes to the target row of entry `first` (the row's first entry) that can be
+// written without a statement, written so (direct_update.hpp) and then marked done.
+DirectResult apply_direct(core::ApplyOrder<Accum> *order, size_t first, const Ranked &ranked, RunAs *as)
+{
+    CounterDef *defs[kMostChangesPerRow];
+    Accum *items[kMostChangesPerRow];
+    int n = 0;
+    const auto &head = order->at(first);
+    for (size_t j = first; j < order->size() && n < kMostChangesPerRow; j++) {
+        const auto &entry = order->at(j);
+        if (entry.row != head.row) break;
+        CounterDef *def = ranked.defs[entry.definition];
+        if (is_zero(def, *entry.item) || !direct_candidate(def, *entry.item)) continue;
+        defs[n] = def;
+        items[n] = entry.item;
+        n++;
+    }
+    if (n == 0) return DirectResult::LeftToStatement;
+    run_as_switch(as, defs[0]->target_owner);
+    DirectResult result = write_row_directly(defs, items, n, as);
+    if (result == DirectResult::Written)
+        for (int i = 0; i < n; i++) mark_done(items[i]);
+    return result;
+}
+
 // The count/sum changes to the target row of entry `first` (and of the entries after it
-// with the same row, from the same source) at once: written directly (direct_update.hpp),
-// or else in one UPDATE when there are at least two; their entries are then zeroed
-// (done). False when neither applies, or the row does not exist (then each is applied on
-// its own, create_missing included).
-bool apply_combined(core::ApplyOrder<Accum> *order, size_t first, const Ranked &ranked, RunAs *as)
+// with the same row, from the same source) in one UPDATE when there are at least two;
+// their entries are then zeroed (done). False when there are fewer, or the row does not
+// exist (then each is applied on its own, create_missing included).
+bool apply_combined(core::ApplyOrder<Accum> *order, size_t first, const Ranked &ranked)
 {
     constexpr int kMost = kMostChangesPerRow;
     CounterDef *defs[kMost];
@@ -225,11 +265,6 @@ bool apply_combined(core::ApplyOrder<Accum> *order, size_t first, const Ranked &
         items[n] = entry.item;
         n++;
     }
-    if (n >= 1 && direct_add(defs, items, n, as)) {
-        for (int i = 0; i < n; i++) mark_done(items[i]);
-        return true;
-    }
-    run_as_pin(as);
     if (n < 2) return false;
     Datum values[kMost + INDEX_MAX_KEYS];
     for (int i = 0; i < n; i++) values[i] = delta_datum(defs[i], *items[i]);
@@ -305,6 +340,7 @@ void apply_batches(Batch **batches, int nbatches)
     const char *recomputed_group = nullptr;
     const std::string *missed_row = nullptr;
     int nmissed = 0;
+    bool row_missing = false;  // write_row_directly found no row for the current row
     auto **missed_defs = static_cast<CounterDef **>(palloc(sizeof(CounterDef *) * (order->size() + 1)));
     auto **missed_items = static_cast<Accum **>(palloc(sizeof(Accum *) * (order->size() + 1)));
     for (size_t i = 0; i < order->size(); i++) {
@@ -312,6 +348,8 @@ void apply_batches(Batch **batches, int nbatches)
         if (!missed_row || *missed_row != entry.row) {
             missed_row = &entry.row;
             nmissed = 0;
+            // First what needs no statement: then the row is written once for all of them.
+            row_missing = apply_direct(order, i, ranked, &as) == DirectResult::NoRow;
         }
         if (created_row && *created_row == entry.row) continue;
         CounterDef *def = ranked.defs[entry.definition];
@@ -320,21 +358,21 @@ void apply_batches(Batch **batches, int nbatches)
         if (extremum && recomputed_row && *recomputed_row == entry.row && strcmp(recomputed_group, def->group) == 0)
             continue;
         run_as_switch(&as, def->deferred ? def->pending_owner : def->target_owner);
-        // All count/sum changes to this row in one statement, when there are several.
-        if (combinable(def) && apply_combined(order, i, ranked, &as)) continue;
         run_as_pin(&as);
+        // All count/sum changes to this row in one statement, when there are several.
+        if (combinable(def) && !row_missing && apply_combined(order, i, ranked)) continue;
         bool created = false;
         if (def->deferred) {
             append_pending(def, entry.item);
         } else if (extremum) {
-            ExtremumResult result = apply_extremum(def, entry.item);
+            ExtremumResult result = apply_extremum(def, entry.item, row_missing);
             created = result == ExtremumResult::Created;
             if (result == ExtremumResult::Recomputed) {
                 recomputed_row = &entry.row;
                 recomputed_group = def->group;
             }
         } else {
-            Applied result = apply_one(def, entry.item);
+            Applied result = apply_one(def, entry.item, row_missing);
             created = result == Applied::Created;
             if (result == Applied::NoRow) {
                 missed_defs[nmissed] = def;

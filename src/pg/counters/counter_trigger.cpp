@@ -19,6 +19,7 @@ extern "C" {
 #include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
@@ -28,6 +29,7 @@ extern "C" {
 #include "pg/counters/catalog.hpp"
 #include "pg/errors.hpp"
 #include "pg/counters/key_encoding.hpp"
+#include "pg/counters/latest_carry.hpp"
 #include "pg/privileges.hpp"
 #include "pg/counters/statement_batch.hpp"
 
@@ -40,7 +42,16 @@ struct DefState {
     DefBatch *batch;
     ExprState *filter;
     ExprState *value;
+    ExprState **carry;  // a latest's values (latest_carry.hpp); NULL without a carry
 };
+
+void init_state(DefState *state, Batch *batch, CounterDef *def)
+{
+    state->batch = batch_definition(batch, def);
+    state->filter = def->filter ? ExecInitExpr(def->filter, nullptr) : nullptr;
+    state->value = def->value ? ExecInitExpr(def->value, nullptr) : nullptr;
+    state->carry = def->carry ? carry_states(def->carry) : nullptr;
+}
 
 // min, max: remembers the best value added and removed for the key; a latest only
 // notes whether rows were added or removed (it recomputes from the source).
@@ -100,6 +111,7 @@ void accumulate(DefState *ds, Batch *batch, TupleTableSlot *slot, ExprContext *e
     }
     if (is_extremum(def)) {
         keep_best(def, batch_cxt, acc, value, sign);
+        if (sign > 0 && ds->carry) carry_newest(def->carry, ds->carry, econtext, &acc, batch_cxt);
         return;
     }
     if (sign > 0) acc.has_added = true;  // create_missing creates a row only for a key that gained rows
@@ -130,6 +142,48 @@ void accumulate(DefState *ds, Batch *batch, TupleTableSlot *slot, ExprContext *e
         break;
     }
     }
+}
+
+// The value of expression `state` (NULL: none) over `slot`, as `*isnull`.
+Datum value_over(ExprState *state, ExprContext *econtext, TupleTableSlot *slot, bool *isnull)
+{
+    *isnull = true;
+    if (!state) return 0;
+    econtext->ecxt_scantuple = slot;
+    return ExecEvalExprSwitchContext(state, econtext, isnull);
+}
+
+// Whether an updated row counts exactly as it did for a definition: the same key, filter
+// result and value (a latest: the same values, which it needs its carry to tell). Then
+// its -1 and +1 would cancel, and for a latest they would cost a recomputation.
+bool counts_the_same(DefState *ds, TupleTableSlot *old_row, TupleTableSlot *new_row, ExprContext *econtext)
+{
+    const CounterDef *def = ds->batch->def;
+    if (def->kind == core::Aggregate::Latest && !ds->carry) return false;
+    for (int k = 0; k < def->nkeys; k++) {
+        bool old_null, new_null;
+        Datum a = slot_getattr(old_row, def->source_attnums[k], &old_null);
+        Datum b = slot_getattr(new_row, def->source_attnums[k], &new_null);
+        if (old_null != new_null || (!old_null && !datum_image_eq(a, b, ds->batch->typbyval[k], ds->batch->typlen[k])))
+            return false;
+    }
+    if (ds->filter) {
+        bool old_null, new_null;
+        Datum a = value_over(ds->filter, econtext, old_row, &old_null);
+        Datum b = value_over(ds->filter, econtext, new_row, &new_null);
+        if ((!old_null && DatumGetBool(a)) != (!new_null && DatumGetBool(b))) return false;
+    }
+    if (ds->value) {
+        bool old_null, new_null;
+        Datum a = value_over(ds->value, econtext, old_row, &old_null);
+        Datum b = value_over(ds->value, econtext, new_row, &new_null);
+        Oid type = exprType(reinterpret_cast<Node *>(def->value));
+        int16 typlen;
+        bool byval;
+        get_typlenbyval(type, &typlen, &byval);
+        if (old_null != new_null || (!old_null && !datum_image_eq(a, b, byval, typlen))) return false;
+    }
+    return !ds->carry || carry_same(def->carry, ds->carry, econtext, old_row, new_row);
 }
 
 void read_transition_table(Tuplestorestate *store, int sign, Relation rel, TupleDesc root_desc, Batch *batch,
@@ -180,12 +234,7 @@ Datum counter_stmt_trigger(FunctionCallInfo fcinfo)
 
     Batch *batch = statement_batch();
     auto *states = static_cast<DefState *>(palloc0(sizeof(DefState) * defs->ndefs));
-    for (int i = 0; i < defs->ndefs; i++) {
-        CounterDef *def = &defs->defs[i];
-        states[i].batch = batch_definition(batch, def);
-        states[i].filter = def->filter ? ExecInitExpr(def->filter, nullptr) : nullptr;
-        states[i].value = def->value ? ExecInitExpr(def->value, nullptr) : nullptr;
-    }
+    for (int i = 0; i < defs->ndefs; i++) init_state(&states[i], batch, &defs->defs[i]);
     Relation root_rel = root != RelationGetRelid(rel) ? table_open(root, AccessShareLock) : nullptr;
     TupleDesc root_desc = root_rel ? RelationGetDescr(root_rel) : nullptr;
     read_transition_table(td->tg_oldtable, -1, rel, root_desc, batch, states, defs->ndefs);
@@ -216,12 +265,7 @@ RowStates *row_states(Batch *batch, SourceDefs *defs)
     rs->defs = defs;
     rs->next = static_cast<RowStates *>(batch->row_states);
     rs->states = static_cast<DefState *>(palloc0(sizeof(DefState) * defs->ndefs));
-    for (int i = 0; i < defs->ndefs; i++) {
-        CounterDef *def = &defs->defs[i];
-        rs->states[i].batch = batch_definition(batch, def);
-        rs->states[i].filter = def->filter ? ExecInitExpr(def->filter, nullptr) : nullptr;
-        rs->states[i].value = def->value ? ExecInitExpr(def->value, nullptr) : nullptr;
-    }
+    for (int i = 0; i < defs->ndefs; i++) init_state(&rs->states[i], batch, &defs->defs[i]);
     rs->econtext = CreateStandaloneExprContext();
     MemoryContextSwitchTo(old);
     batch->row_states = rs;
@@ -242,6 +286,7 @@ Datum counter_row_trigger(FunctionCallInfo fcinfo)
     Batch *batch = statement_batch();
     RowStates *rs = row_states(batch, defs);
     for (int i = 0; i < defs->ndefs; i++) {
+        if (counts_the_same(&rs->states[i], td->tg_trigslot, td->tg_newslot, rs->econtext)) continue;
         accumulate(&rs->states[i], batch, td->tg_trigslot, rs->econtext, -1);
         accumulate(&rs->states[i], batch, td->tg_newslot, rs->econtext, +1);
     }

@@ -63,6 +63,8 @@ LoadedColumn *columns_of(Oid rel, char **names, int n, const char *counter, cons
         out[i].ident = const_cast<char *>(quote_identifier(names[i]));
         out[i].type = format_type_with_typemod(type, typmod);
         out[i].type_oid = type;
+        out[i].typmod = typmod;
+        out[i].collation = collation;
         out[i].collatable = type_is_collatable(type);
     }
     return out;
@@ -122,8 +124,9 @@ void load_row(LoadedDefinition *d, HeapTuple row, TupleDesc desc)
     char **values = text_array(row, desc, kSourceValues, &d->nvalues);
     char **order_by = text_array(row, desc, kOrderBy, &d->norder);
     d->source_values_sql = static_cast<char **>(palloc0(sizeof(char *) * (d->nvalues + 1)));
+    d->source_values = static_cast<Node **>(palloc0(sizeof(Node *) * (d->nvalues + 1)));
     d->order_by_sql = static_cast<char **>(palloc0(sizeof(char *) * (d->norder + 1)));
-    for (int i = 0; i < d->nvalues; i++) d->source_values_sql[i] = deparsed(rel, values[i], "source_values", nullptr);
+    for (int i = 0; i < d->nvalues; i++) d->source_values_sql[i] = deparsed(rel, values[i], "source_values", &d->source_values[i]);
     for (int i = 0; i < d->norder; i++) d->order_by_sql[i] = deparsed(rel, order_by[i], "order_by", nullptr);
     table_close(rel, NoLock);
 }

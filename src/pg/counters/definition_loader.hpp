@@ -21,6 +21,8 @@ struct LoadedColumn {
     char *ident;  // quoted
     char *type;   // format_type with typmod
     Oid type_oid;
+    int32 typmod;
+    Oid collation;
     bool collatable;
 };
 
@@ -42,6 +44,7 @@ struct LoadedDefinition {
     char *filter_sql;
     int nvalues;
     char **source_values_sql;    // latest
+    Node **source_values;        // latest, parsed
     int norder;
     char **order_by_sql;         // latest
     char *touch;                 // quoted; NULL when none

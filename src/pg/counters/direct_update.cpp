@@ -6,6 +6,7 @@
 // locked" is handed back to the statement.
 // Layer: pg glue. Regime: PostgreSQL (no C++ objects).
 #include "pg/counters/direct_update.hpp"
+#include "pg/counters/latest_carry.hpp"
 #include "pg/privileges.hpp"
 
 extern "C" {
@@ -40,7 +41,7 @@ namespace denorm::pg {
 // invalidated: a new trigger, index or constraint).
 struct DirectPlan {
     bool usable;
-    AttrNumber column;          // the counter column
+    AttrNumber column;          // count/sum: the counter column (a latest's are in its carry)
     Oid column_type;            // int2, int4 or int8
     Oid index;                  // unique btree index on exactly the target key
     int nkeys;
@@ -118,14 +119,28 @@ bool column_is_free(Relation rel, AttrNumber column)
     return true;
 }
 
+// A latest's columns are all free (column_is_free).
+bool latest_columns_free(const LatestCarry *carry, Relation rel)
+{
+    for (int v = 0; v < carry->nvalues; v++)
+        if (!column_is_free(rel, carry->columns[v])) return false;
+    return true;
+}
+
 DirectPlan *direct_plan(CounterDef *def, Relation rel)
 {
     if (def->direct) return def->direct;
     auto *plan = static_cast<DirectPlan *>(MemoryContextAllocZero(def->owner->context, sizeof(DirectPlan)));
-    plan->column = get_attnum(def->target, def->target_column);
-    if (plan->column > 0) plan->column_type = TupleDescAttr(RelationGetDescr(rel), plan->column - 1)->atttypid;
-    plan->usable = def->delta_kind == DeltaKind::Int && !def->touch_ident && plan->column > 0 &&
-                   integer_type(plan->column_type) && column_is_free(rel, plan->column) &&
+    bool columns_ok;
+    if (def->kind == core::Aggregate::Latest) {
+        columns_ok = def->carry && latest_columns_free(def->carry, rel);
+    } else {
+        plan->column = get_attnum(def->target, def->target_column);
+        if (plan->column > 0) plan->column_type = TupleDescAttr(RelationGetDescr(rel), plan->column - 1)->atttypid;
+        columns_ok = !is_extremum(def) && def->delta_kind == DeltaKind::Int && plan->column > 0 &&
+                     integer_type(plan->column_type) && column_is_free(rel, plan->column);
+    }
+    plan->usable = columns_ok && !def->touch_ident && !def->deferred &&
                    pg_class_aclcheck(def->target, def->target_owner, ACL_UPDATE) == ACLCHECK_OK &&
                    find_key_index(rel, def, plan);
     def->direct = plan;
@@ -175,31 +190,47 @@ Datum integer_datum(int64 v, Oid type)
     return Int64GetDatum(v);
 }
 
-// The new tuple of the row in `old`: every column as it is, each definition's column plus
-// its delta (several definitions may add to one column, in order). False when a counter
-// is NULL (the UPDATE keeps it NULL; left to it).
-bool new_values(Accum **items, DirectPlan **plans, int n, TupleTableSlot *old, TupleTableSlot *out)
+// What new_values made of the row.
+enum class NewRow { Changed, Same, LeftToStatement };
+
+// The new tuple of the row in `old`: every column as it is, each count/sum's column plus
+// its delta (several definitions may add to one column, in order), and each latest's
+// columns its carried row's values if that row is newer than what they hold by then.
+// LeftToStatement when a counter is NULL (the UPDATE keeps it NULL; left to it).
+NewRow new_values(CounterDef **defs, Accum **items, DirectPlan **plans, int n, TupleTableSlot *old,
+                  TupleTableSlot *out)
 {
     int natts = old->tts_tupleDescriptor->natts;
     slot_getallattrs(old);
     ExecClearTuple(out);
     memcpy(out->tts_values, old->tts_values, sizeof(Datum) * natts);
     memcpy(out->tts_isnull, old->tts_isnull, sizeof(bool) * natts);
+    bool changed = false;
     for (int i = 0; i < n; i++) {
+        if (const LatestCarry *carry = defs[i]->carry) {
+            if (!carried_beats_stored(carry, *items[i], out->tts_values, out->tts_isnull)) continue;
+            for (int v = 0; v < carry->nvalues; v++) {
+                out->tts_values[carry->columns[v] - 1] = items[i]->carried[v];
+                out->tts_isnull[carry->columns[v] - 1] = items[i]->carried_null[v];
+            }
+            changed = true;
+            continue;
+        }
         int a = plans[i]->column - 1;
-        if (out->tts_isnull[a]) return false;
+        if (out->tts_isnull[a]) return NewRow::LeftToStatement;
         int64 v = integer_value(out->tts_values[a], plans[i]->column_type);
         if (pg_add_s64_overflow(v, items[i]->ival, &v))
             ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("bigint out of range")));
         out->tts_values[a] = integer_datum(v, plans[i]->column_type);
+        changed = true;
     }
     ExecStoreVirtualTuple(out);
-    return true;
+    return changed ? NewRow::Changed : NewRow::Same;
 }
 
 // The new version needs index entries (not a HOT update): as the executor adds them,
 // telling each index whether the update changed its columns (a hint for its cleanup).
-void insert_index_entries(Relation rel, TupleTableSlot *slot, DirectPlan **plans, int n)
+void insert_index_entries(Relation rel, TupleTableSlot *slot, CounterDef **defs, DirectPlan **plans, int n)
 {
     EState *estate = CreateExecutorState();
     RangeTblEntry *rte = makeNode(RangeTblEntry);
@@ -207,8 +238,14 @@ void insert_index_entries(Relation rel, TupleTableSlot *slot, DirectPlan **plans
     rte->relid = RelationGetRelid(rel);
     rte->relkind = rel->rd_rel->relkind;
     rte->rellockmode = RowExclusiveLock;
-    for (int i = 0; i < n; i++)
-        rte->updatedCols = bms_add_member(rte->updatedCols, plans[i]->column - FirstLowInvalidHeapAttributeNumber);
+    for (int i = 0; i < n; i++) {
+        if (defs[i]->carry)
+            for (int v = 0; v < defs[i]->carry->nvalues; v++)
+                rte->updatedCols =
+                    bms_add_member(rte->updatedCols, defs[i]->carry->columns[v] - FirstLowInvalidHeapAttributeNumber);
+        else
+            rte->updatedCols = bms_add_member(rte->updatedCols, plans[i]->column - FirstLowInvalidHeapAttributeNumber);
+    }
     ExecInitRangeTable(estate, list_make1(rte));
     ResultRelInfo *info = makeNode(ResultRelInfo);
     InitResultRelInfo(info, rel, 1, nullptr, 0);
@@ -220,9 +257,9 @@ void insert_index_entries(Relation rel, TupleTableSlot *slot, DirectPlan **plans
 
 }  // namespace
 
-bool direct_add(CounterDef **defs, Accum **items, int n, RunAs *as)
+DirectResult write_row_directly(CounterDef **defs, Accum **items, int n, RunAs *as)
 {
-    if (n < 1 || n > kMostChangesPerRow) return false;
+    if (n < 1 || n > kMostChangesPerRow) return DirectResult::LeftToStatement;
     Relation rel = table_open(defs[0]->target, RowExclusiveLock);
     DirectPlan *plans[kMostChangesPerRow];
     bool usable = plain_target(rel);
@@ -232,7 +269,7 @@ bool direct_add(CounterDef **defs, Accum **items, int n, RunAs *as)
     }
     if (!usable) {
         table_close(rel, NoLock);
-        return false;
+        return DirectResult::LeftToStatement;
     }
     CheckCmdReplicaIdentity(rel, CMD_UPDATE);
     // As SPI does before each statement: see this transaction's earlier writes.
@@ -249,7 +286,7 @@ bool direct_add(CounterDef **defs, Accum **items, int n, RunAs *as)
     index_rescan(scan, scankeys, key->nkeys, nullptr, 0);
     bool found = index_getnext_slot(scan, ForwardScanDirection, old);
     index_endscan(scan);
-    bool updated = false;
+    DirectResult result = found ? DirectResult::LeftToStatement : DirectResult::NoRow;
     if (found) {
         // Not following an update made since the snapshot: the statement does that (and
         // re-checks the key, or raises the serialization failure a repeatable-read
@@ -258,23 +295,24 @@ bool direct_add(CounterDef **defs, Accum **items, int n, RunAs *as)
         TM_Result locked = table_tuple_lock(rel, &old->tts_tid, snapshot, old, GetCurrentCommandId(false),
                                             LockTupleNoKeyExclusive, LockWaitBlock, 0, &failure);
         TupleTableSlot *row = table_slot_create(rel, nullptr);
-        if (locked == TM_Ok && new_values(items, plans, n, old, row)) {
+        NewRow made = locked == TM_Ok ? new_values(defs, items, plans, n, old, row) : NewRow::LeftToStatement;
+        if (made == NewRow::Changed) {
             bool update_indexes = false;
             ItemPointerData tid = old->tts_tid;
             simple_table_tuple_update(rel, &tid, row, snapshot, &update_indexes);
             if (update_indexes && RelationGetForm(rel)->relhasindex) {
                 run_as_pin(as);  // index expressions and predicates are the target owner's code
-                insert_index_entries(rel, row, plans, n);
+                insert_index_entries(rel, row, defs, plans, n);
             }
-            updated = true;
         }
+        if (made != NewRow::LeftToStatement) result = DirectResult::Written;
         ExecDropSingleTupleTableSlot(row);
     }
     ExecDropSingleTupleTableSlot(old);
     index_close(index, NoLock);
     UnregisterSnapshot(snapshot);
     table_close(rel, NoLock);
-    return updated;
+    return result;
 }
 
 }  // namespace denorm::pg

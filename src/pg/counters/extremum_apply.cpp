@@ -25,7 +25,7 @@ uint64 run(SPIPlanPtr plan, Datum *values, const char *nulls, const CounterDef *
 
 }  // namespace
 
-ExtremumResult apply_extremum(const CounterDef *def, const Accum *acc)
+ExtremumResult apply_extremum(const CounterDef *def, const Accum *acc, bool row_missing)
 {
     Datum values[INDEX_MAX_KEYS + 2];
     char nulls[INDEX_MAX_KEYS + 3];
@@ -41,8 +41,11 @@ ExtremumResult apply_extremum(const CounterDef *def, const Accum *acc)
 
     // A latest's fast path holds only when the statement removed no row of the key.
     bool fast = def->fast_plan && (def->kind != core::Aggregate::Latest || !acc->has_removed);
-    if (fast && run(def->fast_plan, values, nulls, def, SPI_OK_UPDATE_RETURNING) > 0) return ExtremumResult::Folded;
-    if (run(def->lock_plan, values, nulls, def, SPI_OK_SELECT) == 0) {
+    // A row missing a moment ago: straight to creating it, if the definition may.
+    bool skip_to_create = row_missing && def->create_plan && acc->has_added;
+    if (!skip_to_create && fast && run(def->fast_plan, values, nulls, def, SPI_OK_UPDATE_RETURNING) > 0)
+        return ExtremumResult::Folded;
+    if (skip_to_create || run(def->lock_plan, values, nulls, def, SPI_OK_SELECT) == 0) {
         if (!def->create_plan) return ExtremumResult::NoRow;
         if (run(def->create_plan, values, nulls, def, SPI_OK_INSERT_RETURNING) > 0) return ExtremumResult::Created;
         // Another transaction inserted it first (and committed): lock that row.

@@ -32,6 +32,10 @@ struct Accum {
     bool has_removed = false;
     Datum added = 0;
     Datum removed = 0;
+    // latest with a carry (latest_carry.hpp): the newest added row's values; NULL when
+    // none was added (or none with a complete order tuple).
+    Datum *carried = nullptr;
+    bool *carried_null = nullptr;
 };
 using Deltas = core::DeltaMap<Accum>;
 
@@ -92,7 +96,8 @@ enum class ExtremumResult {
     NoRow        // no target row
 };
 
-// Writes the change of one min, max or latest to its target row (extremum_apply.cpp).
-ExtremumResult apply_extremum(const CounterDef *def, const Accum *acc);
+// Writes the change of one min, max or latest to its target row (extremum_apply.cpp);
+// row_missing: the row was not there a moment ago.
+ExtremumResult apply_extremum(const CounterDef *def, const Accum *acc, bool row_missing);
 
 }  // namespace denorm::pg
