@@ -128,6 +128,31 @@ int transaction_capacity = 0;
 bool commit_queued = false;
 SubTransactionId queued_by = InvalidSubTransactionId;
 
+// Where the event's row is, kept for the backend: found by name and a scan once, then
+// fetched by its TID (a relcache invalidation of the table, e.g. its re-creation by
+// ALTER EXTENSION, forgets both).
+Oid commit_event_relid = InvalidOid;
+ItemPointerData commit_event_tid;
+
+void forget_commit_event(Datum, Oid relid)
+{
+    if (relid == InvalidOid || relid == commit_event_relid) commit_event_relid = InvalidOid;
+}
+
+// The event row into `slot`: by its kept TID, else by a scan (keeping its TID).
+bool fetch_commit_event_row(Relation rel, TupleTableSlot *slot)
+{
+    Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+    if (ItemPointerIsValid(&commit_event_tid) &&
+        table_tuple_fetch_row_version(rel, &commit_event_tid, snapshot, slot))
+        return true;
+    TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
+    bool found = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+    table_endscan(scan);
+    if (found) commit_event_tid = slot->tts_tid;
+    return found;
+}
+
 // Queues the transaction's denorm_counter_commit event: an AFTER INSERT event of the
 // trigger on denorm._commit_event, naming that table's one row, which no statement
 // writes — queueing costs no write, no WAL and no lock on a user's table (a deferred
@@ -137,16 +162,16 @@ SubTransactionId queued_by = InvalidSubTransactionId;
 // extension's SQL is older than this library until ALTER EXTENSION denorm UPDATE).
 bool queue_commit_event()
 {
-    Oid schema = get_namespace_oid("denorm", true);
-    Oid relid = OidIsValid(schema) ? get_relname_relid("_commit_event", schema) : InvalidOid;
-    if (!OidIsValid(relid)) return false;
-    Relation rel = table_open(relid, AccessShareLock);
+    if (!OidIsValid(commit_event_relid)) {
+        add_relcache_callback(forget_commit_event);
+        Oid schema = get_namespace_oid("denorm", true);
+        commit_event_relid = OidIsValid(schema) ? get_relname_relid("_commit_event", schema) : InvalidOid;
+        ItemPointerSetInvalid(&commit_event_tid);
+        if (!OidIsValid(commit_event_relid)) return false;
+    }
+    Relation rel = table_open(commit_event_relid, AccessShareLock);
     TupleTableSlot *slot = table_slot_create(rel, nullptr);
-    TableScanDesc scan =
-        table_beginscan(rel, ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(), 0, nullptr);
-    bool found = table_scan_getnextslot(scan, ForwardScanDirection, slot);
-    table_endscan(scan);
-    if (found && rel->trigdesc && rel->trigdesc->trig_insert_after_row) {
+    if (fetch_commit_event_row(rel, slot) && rel->trigdesc && rel->trigdesc->trig_insert_after_row) {
         EState *estate = CreateExecutorState();
         ResultRelInfo *info = makeNode(ResultRelInfo);
         InitResultRelInfo(info, rel, 1, nullptr, 0);
