@@ -37,6 +37,8 @@ my $tmp = $ENV{DENORM_SCRIPT_DIR} // PostgreSQL::Test::Utils::tempdir;
 # parent: the target of most counters. item: a plain source with two key columns and a
 # text key; pitem: a source hash-partitioned by its key (a key move crosses partitions),
 # one partition partitioned again. tag_stats: a create_missing target, empty at first.
+# grp: a cascade — the sum of its parents' n_items, kept by a counter on parent, which
+# denorm itself writes.
 $node->safe_psql('postgres', q{
 CREATE EXTENSION denorm CASCADE;
 CREATE TABLE parent (
@@ -49,7 +51,11 @@ CREATE TABLE parent (
     n_refs    bigint NOT NULL DEFAULT 0,
     n_total   bigint NOT NULL DEFAULT 0,
     p_visible smallint NOT NULL DEFAULT 0,
-    p_qty     double precision NOT NULL DEFAULT 0);
+    p_qty     double precision NOT NULL DEFAULT 0,
+    last_item int,
+    grp       int NOT NULL DEFAULT 1);
+CREATE TABLE grp (id int PRIMARY KEY, items bigint NOT NULL DEFAULT 0);
+INSERT INTO grp VALUES (1), (2);
 CREATE TABLE tag_stats (tag text PRIMARY KEY, n_tagged bigint NOT NULL DEFAULT 0,
                         p_price numeric NOT NULL DEFAULT 0);
 CREATE TABLE item (id serial PRIMARY KEY, parent_id int, alt_parent_id int, visible boolean,
@@ -68,7 +74,7 @@ CREATE TABLE pitem_2_0 PARTITION OF pitem_2 FOR VALUES WITH (MODULUS 2, REMAINDE
 CREATE TABLE pitem_2_1 PARTITION OF pitem_2 FOR VALUES WITH (MODULUS 2, REMAINDER 1);
 CREATE INDEX ON pitem (parent_id);
 CREATE INDEX ON pitem (tag);
-INSERT INTO parent (id) SELECT g FROM generate_series(1, 20) g;
+INSERT INTO parent (id, grp) SELECT g, 1 + g % 2 FROM generate_series(1, 20) g;
 
 -- create_missing counters first, on empty sources: every tag_stats row is made by them
 SELECT denorm.create_counter('item_tag_count', 'tag_stats', 'n_tagged', 'item', '{tag}',
@@ -101,6 +107,8 @@ SELECT denorm.create_counter('pitem_visible', 'parent', 'p_visible', 'pitem', '{
                              filter => 'visible AND qty > 2');
 SELECT denorm.create_counter('pitem_qty', 'parent', 'p_qty', 'pitem', '{parent_id}',
                              aggregate => 'sum', value => 'qty');
+SELECT denorm.create_latest('item_last', 'parent', '{last_item}', 'item', '{parent_id}', '{id}', '{id}');
+SELECT denorm.create_counter('parent_items', 'grp', 'items', 'parent', '{grp}', aggregate => 'sum', value => 'n_items');
 });
 
 # Each stored counter column and its recount over the source tables (t = target row).
@@ -123,6 +131,10 @@ my @columns = (
       '(SELECT count(*) FROM pitem s WHERE s.parent_id = t.id AND s.visible AND s.qty > 2)' ],
     [ 'parent.p_qty (sum into double precision, partitioned source)', 'parent', 'id', 'p_qty',
       '(SELECT coalesce(sum(s.qty), 0) FROM pitem s WHERE s.parent_id = t.id)' ],
+    [ 'parent.last_item (latest)',        'parent', 'id', 'last_item',
+      '(SELECT max(s.id) FROM item s WHERE s.parent_id = t.id)' ],
+    [ 'grp.items (sum of a counter column: a cascade)', 'grp', 'id', 'items',
+      '(SELECT count(*) FROM item s JOIN parent p ON p.id = s.parent_id WHERE p.grp = t.id)' ],
     [ 'tag_stats.n_tagged (create_missing count, text key)', 'tag_stats', 'tag', 'n_tagged',
       '(SELECT count(*) FROM item s WHERE s.tag = t.tag)' ],
     [ 'tag_stats.p_price (create_missing sum, partitioned source)', 'tag_stats', 'tag', 'p_price',
