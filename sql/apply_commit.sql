@@ -135,4 +135,21 @@ COMMIT;
 SET denorm.apply = 'sometimes';
 SELECT count(*) AS mismatches FROM denorm.reconcile(fix => false);
 
+-- Two-phase commit: PREPARE TRANSACTION writes the changes (as it fires deferred
+-- constraints); COMMIT PREPARED makes them visible, ROLLBACK PREPARED undoes them.
+BEGIN;
+INSERT INTO posts VALUES (101, 2, 1, 'b8');
+INSERT INTO posts VALUES (102, 1, 1, 'a11');
+PREPARE TRANSACTION 'denorm_2pc';
+SELECT user_id, posts, score, last_title FROM stats WHERE user_id IN (1, 2) ORDER BY user_id;
+COMMIT PREPARED 'denorm_2pc';
+SELECT user_id, posts, score, last_title FROM stats WHERE user_id IN (1, 2) ORDER BY user_id;
+BEGIN;
+DELETE FROM posts WHERE id = 102;
+INSERT INTO posts VALUES (103, 2, 5, 'b9');
+PREPARE TRANSACTION 'denorm_2pc';
+ROLLBACK PREPARED 'denorm_2pc';
+SELECT user_id, posts, score, last_title FROM stats WHERE user_id IN (1, 2) ORDER BY user_id;
+SELECT * FROM drift;
+
 DROP SCHEMA apply CASCADE;
