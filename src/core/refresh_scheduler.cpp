@@ -21,10 +21,7 @@ bool refresh_is_due(const ViewTiming &view, Micros now)
 
 Micros failure_backoff(int consecutive_failures)
 {
-    constexpr Micros cap = 300 * kSecond;
-    if (consecutive_failures < 1) return 0;
-    if (consecutive_failures > 20) return cap;  // 2^19 s is far past the cap
-    return std::min(cap, kSecond << (consecutive_failures - 1));
+    return exponential_backoff(consecutive_failures, kSecond, 300 * kSecond);
 }
 
 Micros sleep_until_next(const std::vector<ViewTiming> &views, Micros now, Micros longest)

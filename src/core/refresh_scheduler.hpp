@@ -12,10 +12,9 @@
 #include <string>
 #include <vector>
 
-namespace denorm::core {
+#include "core/backoff.hpp"
 
-using Micros = std::int64_t;
-constexpr Micros kSecond = 1000000;
+namespace denorm::core {
 
 struct ViewTiming {
     std::optional<Micros> first_change;  // oldest pending request; nullopt = nothing pending
