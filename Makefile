@@ -5,7 +5,8 @@ EXTENSION   = denorm
 MODULE_big  = denorm
 CORE_SRCS   = $(sort $(wildcard src/core/*.cpp))
 PG_SRCS     = $(sort $(wildcard src/pg/*.cpp src/pg/*/*.cpp))
-OBJS        = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+REDIS_SRCS  = $(sort $(wildcard src/redis/*.cpp))
+OBJS        = $(CORE_SRCS:.cpp=.o) $(REDIS_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 # The version lives in denorm.control only. The install script of this version is
 # built from the parts in src/sql/install (one per subsystem, in file-name order);
 # released versions' install scripts and the upgrade scripts between versions are
@@ -20,7 +21,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 # changed struct in a header rebuilds every object that lays it out.
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
               -MMD -MP
-SHLIB_LINK += -lstdc++
+SHLIB_LINK += -lstdc++ -lhiredis
 
 # `make installcheck` runs these three suites against the running server (PGHOST,
 # PGPORT...; it must preload denorm: shared_preload_libraries = 'denorm'), as in other

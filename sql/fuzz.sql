@@ -37,6 +37,7 @@ INSERT INTO fz_source VALUES (1, 1, 'a', 5, '2024-01-01', 1), (2, 1, 'b', 7, '20
 INSERT INTO "Ünïcødé" VALUES (1, 1), (2, 1);
 SELECT denorm.create_counter('fz_count', 'fz_target', 'n', 'fz_source', '{target_id}');
 SELECT denorm.create_counter('fz_spare', 'fz_target', 'a"b', 'fz_source', '{target_id}');   -- drop_counter's
+SELECT denorm.publish_counter('fz_spare');   -- unpublish_counter's and redis_resync's
 SELECT denorm.create_latest('fz_latest', 'fz_target', '{last_body,last_at}', 'fz_source', '{target_id}',
                             '{body,at}', '{at,id}');
 -- A one-hour debounce: the worker running in this cluster never refreshes it by itself.
@@ -90,7 +91,10 @@ INSERT INTO fuzz_baseline VALUES
     -- (README "Reconciliation: find and fix drift").
     ('schedule_reconcile', ARRAY[$$'0 3 * * *'$$, $$'fz_count'$$], '55000'),
     ('health', '{}', 'ok'),
-    ('advise', '{}', 'ok');
+    ('advise', '{}', 'ok'),
+    ('publish_counter', ARRAY[$$'fz_count'$$, 'NULL', $$'hash'$$, 'NULL'], 'ok'),
+    ('unpublish_counter', ARRAY[$$'fz_spare'$$], 'ok'),
+    ('redis_resync', ARRAY[$$'fz_spare'$$], 'ok');
 
 -- The call: the baseline of fn with the parameters named in overrides (name, expression,
 -- name, expression, ...) replaced, in named notation.
@@ -397,7 +401,31 @@ INSERT INTO fuzz_plan (fn, o, expect) VALUES
     ('schedule_reconcile', ARRAY['schedule', $$repeat('x', 1000000)$$], '55000'),
     ('schedule_reconcile', ARRAY['schedule', $$'0 3 * * *''; DROP TABLE fz_target; --'$$], '55000');
 
--- 8. A role that owns neither the tables nor the views, with every right on them: 42501
+-- 8. publish_counter, unpublish_counter, redis_resync (README "Publishing to Redis")
+INSERT INTO fuzz_plan (fn, o, expect) VALUES
+    ('publish_counter', ARRAY['name', $$''$$], '42704'),
+    ('publish_counter', ARRAY['name', $$repeat('x', 1000000)$$], '42704'),
+    ('publish_counter', ARRAY['name', $$'fz_count; DROP TABLE fz_target'$$], '42704'),
+    ('publish_counter', ARRAY['name', $$'fz_spare'$$], '42710'),
+    ('publish_counter', ARRAY['name', $$'fz_latest'$$], '0A000'),
+    ('publish_counter', ARRAY['mode', $$'list'$$], '22023'),
+    ('publish_counter', ARRAY['mode', $$''$$], '22023'),
+    ('publish_counter', ARRAY['mode', $$'HASH'$$], '22023'),
+    ('publish_counter', ARRAY['mode', $$repeat('x', 1000000)$$], '22023'),
+    ('publish_counter', ARRAY['mode', $$'stream'$$], '0A000'),
+    ('publish_counter', ARRAY['redis_key', $$''$$], '22023'),
+    ('publish_counter', ARRAY['redis_key', $$'app:counts'$$], 'ok'),
+    ('publish_counter', ARRAY['redis_key', $$'"Ünïcødé" x; DEL *'$$], 'ok'),
+    ('publish_counter', ARRAY['ttl', $$'0'$$], '22023'),
+    ('publish_counter', ARRAY['ttl', $$'-1 hour'$$], '22023'),
+    ('publish_counter', ARRAY['ttl', $$'1 day'$$], 'ok'),
+    ('unpublish_counter', ARRAY['name', $$'fz_count'$$], '42704'),
+    ('unpublish_counter', ARRAY['name', $$''$$], '42704'),
+    ('unpublish_counter', ARRAY['name', $$repeat('x', 1000000)$$], '42704'),
+    ('redis_resync', ARRAY['name', $$'fz_count'$$], '42704'),
+    ('redis_resync', ARRAY['name', $$''$$], '42704');
+
+-- 9. A role that owns neither the tables nor the views, with every right on them: 42501
 -- (run_pending is not granted to PUBLIC: 42501 too). Reading and advice are for everyone.
 INSERT INTO fuzz_plan (non_owner, fn, o, expect) VALUES
     (true, 'create_counter', '{}', '42501'),
@@ -413,7 +441,11 @@ INSERT INTO fuzz_plan (non_owner, fn, o, expect) VALUES
     (true, 'reconcile', ARRAY['name', 'NULL'], 'ok'),
     (true, 'counter_value', '{}', 'ok'),
     (true, 'health', '{}', 'ok'),
-    (true, 'advise', '{}', 'ok');
+    (true, 'advise', '{}', 'ok'),
+    (true, 'publish_counter', '{}', '42501'),
+    (true, 'unpublish_counter', '{}', '42501'),
+    (true, 'redis_resync', '{}', '42501'),
+    (true, 'redis_resync', ARRAY['name', 'NULL'], 'ok');
 
 GRANT USAGE ON SCHEMA fuzz TO regress_denorm_fuzz;
 GRANT ALL ON ALL TABLES IN SCHEMA fuzz TO regress_denorm_fuzz;
@@ -446,7 +478,10 @@ LANGUAGE sql AS $$
         (SELECT string_agg(format('%s %s %s %s %s', t.tgrelid, t.tgname, t.tgfoid, t.tgtype, t.tgenabled), E'\n'
                            ORDER BY t.tgrelid, t.tgname)
            FROM pg_trigger t WHERE t.tgname LIKE 'denorm%'),
-        (SELECT count(*) FROM denorm.reconcile_log)::text))
+        (SELECT count(*) FROM denorm.reconcile_log)::text,
+        (SELECT string_agg(format('%s %s %s %s', p.counter, p.redis_key, p.mode, p.ttl), E'\n' ORDER BY p.counter)
+           FROM denorm._publications p),
+        (SELECT count(*) FROM denorm._outbox)::text))
 $$;
 CREATE FUNCTION fuzz_data() RETURNS text
 LANGUAGE sql AS $$

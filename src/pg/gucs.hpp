@@ -13,6 +13,9 @@ extern int guc_fold_interval_ms;      // denorm.fold_interval: how often deferre
 extern int guc_refresh_lock_timeout_ms;  // denorm.refresh_lock_timeout
 extern int guc_log_retention_s;       // denorm.log_retention: refresh_log rows kept
 extern char *guc_databases;           // denorm.databases: comma list, empty = all
+extern char *guc_redis_url;           // denorm.redis_url: redis://host[:port][/db]; empty = publishing off
+extern char *guc_redis_password;      // denorm.redis_password: superusers only
+extern int guc_redis_timeout_ms;      // denorm.redis_timeout: connect and command timeout
 
 // denorm.apply: when a writer's counter changes reach the target rows.
 enum class ApplyMode { Commit, Statement };

@@ -15,6 +15,7 @@ PG_MODULE_MAGIC;
 void _PG_init(void);
 }
 
+#include "core/redis_publish.hpp"
 #include "pg/gucs.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/counters/statement_batch.hpp"
@@ -28,9 +29,27 @@ int guc_fold_interval_ms = 1000;
 int guc_refresh_lock_timeout_ms = 5000;
 int guc_log_retention_s = 7 * 24 * 3600;
 char *guc_databases = nullptr;
+char *guc_redis_url = nullptr;
+char *guc_redis_password = nullptr;
+int guc_redis_timeout_ms = 1000;
 int guc_apply = static_cast<int>(ApplyMode::Commit);
 
 namespace {
+// A denorm.redis_url that names no server is refused when set, with the reason.
+bool check_redis_url(char **value, void **, GucSource)
+{
+    if (!*value || !**value) return true;
+    char why[256];
+    bool ok = guarded([&] {
+        std::string problem;
+        bool parsed = core::parse_redis_url(*value, &problem).has_value();
+        strlcpy(why, problem.c_str(), sizeof why);
+        return parsed;
+    });
+    if (!ok) GUC_check_errdetail("%s", why);
+    return ok;
+}
+
 const struct config_enum_entry apply_modes[] = {
     {"commit", static_cast<int>(ApplyMode::Commit), false},
     {"statement", static_cast<int>(ApplyMode::Statement), false},
@@ -64,6 +83,14 @@ void define_gucs()
                              "deadlock on them; statement shows a transaction its own changes in the target columns.",
                              &guc_apply, static_cast<int>(ApplyMode::Commit), apply_modes, PGC_USERSET, 0, nullptr,
                              nullptr, nullptr);
+    DefineCustomStringVariable("denorm.redis_url",
+                               "Redis server the worker publishes counters to: redis://host[:port][/db]; empty = off.",
+                               nullptr, &guc_redis_url, "", PGC_SUSET, 0, check_redis_url, nullptr, nullptr);
+    DefineCustomStringVariable("denorm.redis_password", "Password for Redis AUTH (shown to superusers only).", nullptr,
+                               &guc_redis_password, "", PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL, nullptr, nullptr,
+                               nullptr);
+    DefineCustomIntVariable("denorm.redis_timeout", "Timeout of connecting to Redis and of each batch sent.", nullptr,
+                            &guc_redis_timeout_ms, 1000, 10, 60000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("denorm");
 }
 

@@ -1,7 +1,8 @@
 // worker.cpp — the per-database processes the launcher starts (launcher.cpp): a
 // 'denorm probe' that finds out whether the database has the extension, and the
-// 'denorm worker' that folds its deferred counters, refreshes its due views
-// (views/mv_refresh) and prunes refresh_log, one pass at a time.
+// 'denorm worker' that folds its deferred counters, publishes the outbox to Redis
+// (publish/outbox_drain), refreshes its due views (views/mv_refresh) and prunes
+// refresh_log, one pass at a time.
 // State machine: README.md beside it. Layer: pg glue. Regime: PostgreSQL (no C++ objects
 // but the trivially destructible lambdas of in_transaction).
 extern "C" {
@@ -34,20 +35,13 @@ extern "C" {
 
 #include <algorithm>
 
-#include "pg/gucs.hpp"
-#include "pg/views/memory_requests.hpp"
-#include "pg/views/mv_refresh.hpp"
-#include "pg/privileges.hpp"
-#include "pg/shared_state.hpp"
-
-
-#include <algorithm>
-
 #include "pg/background/processes.hpp"
 #include "pg/gucs.hpp"
+#include "pg/privileges.hpp"
+#include "pg/publish/outbox.hpp"
+#include "pg/shared_state.hpp"
 #include "pg/views/memory_requests.hpp"
 #include "pg/views/mv_refresh.hpp"
-#include "pg/shared_state.hpp"
 
 namespace denorm::pg {
 namespace {
@@ -120,6 +114,37 @@ bool fold_deferred()
     return any;
 }
 
+// Sends what the outbox holds to Redis in a transaction of its own (outbox_drain.cpp);
+// an error is logged and it is tried again next pass. Returns whether entries may be
+// left (a full run of batches): then the next pass comes at once.
+bool publish_outbox()
+{
+    volatile bool more = false;
+    MemoryContext pass = CurrentMemoryContext;
+    PG_TRY();
+    {
+        in_transaction("denorm: publishing to Redis", [&](MemoryContext) {
+            if (outbox_installed() &&
+                SPI_execute("SELECT denorm._publish_pending(), "
+                            "EXISTS (SELECT 1 FROM denorm._outbox) AND (SELECT o.connected FROM denorm._outbox_state o)",
+                            false, 0) == SPI_OK_SELECT && SPI_processed == 1) {
+                bool isnull;
+                Datum left = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+                more = !isnull && DatumGetBool(left);
+            }
+        });
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(pass);
+        EmitErrorReport();
+        FlushErrorState();
+        AbortCurrentTransaction();
+    }
+    PG_END_TRY();
+    return more;
+}
+
 // One pass: the deferred counters when their fold is due, then the due views, each
 // refreshed in its own transaction so that a failure stays with its view. Returns how
 // long to sleep. Runs in the pass's memory context, reset before the next pass.
@@ -136,6 +161,8 @@ long run_once(TimestampTz *last_prune, TimestampTz *last_fold)
     } else {
         sleep = std::min(sleep, fold_every - since_fold);
     }
+
+    if (publish_outbox()) sleep = 0;
 
     int n = 0;
     bool pending = false;

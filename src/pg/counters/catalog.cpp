@@ -289,6 +289,11 @@ void load_source(SourceEntry *entry)
             for (int k = 0; k < l.nkeys; k++) def->key_order[k] = static_cast<int>(order[k]);
         });
         def->create_missing = l.create_missing;
+        def->published = l.published;
+        if (def->published) {
+            Oid types[3] = {TEXTOID, TEXTARRAYOID, NUMERICOID};
+            def->outbox_plan = prepare_kept("INSERT INTO denorm._outbox (counter, key, delta) VALUES ($1, $2, $3)", 3, types);
+        }
         def->filter = planned_expression(l.filter, source_owner, cxt);
         def->value = planned_expression(l.value, source_owner, cxt);
         if (is_extremum(def)) {
@@ -369,13 +374,13 @@ SPIPlanPtr *source_plans(SourceEntry *e, int *n)
     int ncombined = 0;
     for (CombinedPlan *c = e->defs.combined; c; c = c->next) ncombined++;
     auto *plans = static_cast<SPIPlanPtr *>(
-        MemoryContextAllocZero(e->context, sizeof(SPIPlanPtr) * (7 * e->defs.ndefs + ncombined + 1)));
+        MemoryContextAllocZero(e->context, sizeof(SPIPlanPtr) * (8 * e->defs.ndefs + ncombined + 1)));
     *n = 0;
     for (CombinedPlan *c = e->defs.combined; c; c = c->next) plans[(*n)++] = c->plan;
     for (int i = 0; i < e->defs.ndefs; i++) {
         CounterDef *def = &e->defs.defs[i];
         for (SPIPlanPtr plan : {def->update_plan, def->upsert_plan, def->pending_plan, def->fast_plan, def->lock_plan,
-                                def->recompute_plan, def->create_plan})
+                                def->recompute_plan, def->create_plan, def->outbox_plan})
             plans[(*n)++] = plan;
     }
     return plans;

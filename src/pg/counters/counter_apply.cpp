@@ -6,6 +6,7 @@
 #include "pg/counters/statement_batch.hpp"
 #include "pg/counters/direct_update.hpp"
 #include "pg/counters/latest_carry.hpp"
+#include "pg/publish/outbox.hpp"
 
 extern "C" {
 #include "executor/spi.h"
@@ -277,6 +278,12 @@ bool apply_combined(core::ApplyOrder<Accum> *order, size_t first, const Ranked &
     return true;
 }
 
+// A published counter's change, copied before it is written (and marked done).
+struct Published {
+    CounterDef *def;
+    Accum change;
+};
+
 }  // namespace
 
 void apply_batches(Batch **batches, int nbatches)
@@ -320,6 +327,15 @@ void apply_batches(Batch **batches, int nbatches)
         } else {
             first = i;
         }
+    }
+    // The changes of published counters, kept before writing them marks them done: each
+    // written row gets its outbox entry once all are written.
+    int npublished = 0;
+    auto *published = static_cast<Published *>(palloc(sizeof(Published) * (order->size() + 1)));
+    for (size_t i = 0; i < order->size(); i++) {
+        const auto &entry = order->at(i);
+        CounterDef *def = ranked.defs[entry.definition];
+        if (def->published && !is_zero(def, *entry.item)) published[npublished++] = Published{def, *entry.item};
     }
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     // Each change is written as its target's owner (a deferred one, into our own
@@ -388,6 +404,10 @@ void apply_batches(Batch **batches, int nbatches)
             }
         }
         created_row = created ? &entry.row : nullptr;
+    }
+    if (npublished > 0) {
+        run_as_switch(&as, extension_owner());
+        for (int i = 0; i < npublished; i++) append_outbox(published[i].def, &published[i].change);
     }
     run_as_end(&as);
     SPI_finish();

@@ -3,6 +3,7 @@
 
 extern "C" {
 #include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
@@ -21,11 +22,15 @@ namespace {
 // Columns of the SELECT below.
 enum Field {
     kName = 1, kKind, kTarget, kTargetColumns, kSource, kSourceKey, kTargetKey, kValue, kSourceValues, kFilter,
-    kOrderBy, kCreateMissing, kTouch, kDeferred
+    kOrderBy, kCreateMissing, kTouch, kDeferred, kPublished
 };
 constexpr const char *kSelect =
     "SELECT name, kind, target::pg_catalog.oid, target_columns, source::pg_catalog.oid, source_key, target_key, value, "
-    "source_values, filter, order_by, create_missing, touch, deferred FROM denorm._definitions ";
+    "source_values, filter, order_by, create_missing, touch, deferred, %s FROM denorm._definitions ";
+// Whether a definition is published (82_publish.sql); the extension's SQL may be older
+// than this library until ALTER EXTENSION denorm UPDATE, without the table.
+constexpr const char *kPublishedColumn =
+    "EXISTS (SELECT 1 FROM denorm._publications p WHERE p.counter OPERATOR(pg_catalog.=) name)";
 
 char *qualified_name(Oid relid)
 {
@@ -117,6 +122,7 @@ void load_row(LoadedDefinition *d, HeapTuple row, TupleDesc desc)
     d->touch = touch ? const_cast<char *>(quote_identifier(touch)) : nullptr;
     d->create_missing = DatumGetBool(SPI_getbinval(row, desc, kCreateMissing, &isnull));
     d->deferred = DatumGetBool(SPI_getbinval(row, desc, kDeferred, &isnull));
+    d->published = DatumGetBool(SPI_getbinval(row, desc, kPublished, &isnull));
 
     Relation rel = table_open(d->source, AccessShareLock);
     d->value_sql = deparsed(rel, text_field(row, desc, kValue), "value", &d->value);
@@ -135,7 +141,9 @@ LoadedDefinitions load(const char *where, Oid rel)
 {
     Oid types[1] = {OIDOID};
     Datum args[1] = {ObjectIdGetDatum(rel)};
-    char *sql = psprintf("%s%s ORDER BY name", kSelect, where);
+    Oid schema = get_namespace_oid("denorm", true);
+    bool publications = OidIsValid(schema) && OidIsValid(get_relname_relid("_publications", schema));
+    char *sql = psprintf("%s%s ORDER BY name", psprintf(kSelect, publications ? kPublishedColumn : "false"), where);
     if (SPI_execute_with_args(sql, 1, types, args, nullptr, true, 0) != SPI_OK_SELECT)
         elog(ERROR, "could not read denorm._definitions");
     // The rows outlive the next SPI call: keep the table.

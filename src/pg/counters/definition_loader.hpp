@@ -50,6 +50,7 @@ struct LoadedDefinition {
     char *touch;                 // quoted; NULL when none
     bool create_missing;
     bool deferred;
+    bool published;              // publish_counter'd (82_publish.sql)
 };
 
 struct LoadedDefinitions {

@@ -24,6 +24,7 @@ extern "C" {
 #include "pg/counters/statement_batch.hpp"
 #include "pg/errors.hpp"
 #include "pg/privileges.hpp"
+#include "pg/publish/outbox.hpp"
 
 namespace denorm::pg {
 
@@ -228,6 +229,9 @@ DENORM_FUNCTION(denorm_run_pending)
         done += completed;
         if (completed == 0) break;  // only failures: they wait for their backoff
     }
+    // The outbox last: it then includes what the folds changed.
+    if (outbox_installed() && SPI_execute("SELECT denorm._publish_pending()", false, 0) != SPI_OK_SELECT)
+        elog(ERROR, "denorm._publish_pending() failed");
     run_as_end(&as);
     SPI_finish();
     PG_RETURN_INT32(done);
