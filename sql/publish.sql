@@ -64,6 +64,13 @@ INSERT INTO upvotes (post_id, weight) VALUES (3, 4);
 DELETE FROM posts WHERE id = 3;
 SELECT counter, redis_key, mode, field, value, delta, ttl_seconds FROM denorm._outbox_batch(100) ORDER BY id;
 SELECT pending, oldest_pending_age IS NOT NULL AS aged, last_success_at, last_error, connected FROM denorm.outbox_status;
+-- health(): entries waiting more than 10 s warn, more than 5 minutes are critical.
+SELECT component, status, detail ~ '^5 entries pending, the oldest for [0-9]+ s: denorm.redis_url is not set' AS detail_ok
+  FROM denorm.health() WHERE component = 'redis outbox';
+UPDATE denorm._outbox SET created_at = pg_catalog.now() - '1 minute'::interval;
+SELECT status FROM denorm.health() WHERE component = 'redis outbox';
+UPDATE denorm._outbox SET created_at = pg_catalog.now() - '10 minutes'::interval;
+SELECT status FROM denorm.health() WHERE component = 'redis outbox';
 -- Publishing is off without denorm.redis_url: the entries wait.
 SELECT denorm._publish_pending() AS sent;
 SELECT count(*) AS waiting FROM denorm._outbox;

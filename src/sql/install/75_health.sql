@@ -86,6 +86,27 @@ BEGIN
         RETURN NEXT;
     END IF;
 
+    -- Publishing to Redis: entries waiting longer than 10 s warn, longer than 5 minutes
+    -- are critical (README "Publishing to Redis").
+    IF EXISTS (SELECT 1 FROM denorm._publications) OR (SELECT o.pending FROM denorm.outbox_status o) > 0 THEN
+        component := 'redis outbox';
+        SELECT o.* INTO d FROM denorm.outbox_status o;
+        status := CASE WHEN d.oldest_pending_age > '5 minutes'::interval THEN 'critical'
+                       WHEN d.oldest_pending_age > '10 seconds'::interval THEN 'warning' ELSE 'ok' END;
+        detail := pg_catalog.format('%s entries pending', d.pending);
+        IF d.pending > 0 THEN
+            detail := detail || pg_catalog.format(', the oldest for %s s',
+                                                  pg_catalog.round(EXTRACT(epoch FROM d.oldest_pending_age)));
+        END IF;
+        IF pg_catalog.current_setting('denorm.redis_url', true) IS NULL
+           OR pg_catalog.current_setting('denorm.redis_url', true) = '' THEN
+            detail := detail || ': denorm.redis_url is not set, nothing is published';
+        ELSIF d.last_error IS NOT NULL THEN
+            detail := detail || ': ' || d.last_error;
+        END IF;
+        RETURN NEXT;
+    END IF;
+
     component := 'session_replication_role';
     IF pg_catalog.current_setting('session_replication_role') = 'origin' THEN
         status := 'ok';
