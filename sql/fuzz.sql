@@ -412,7 +412,7 @@ INSERT INTO fuzz_plan (fn, o, expect) VALUES
     ('publish_counter', ARRAY['mode', $$''$$], '22023'),
     ('publish_counter', ARRAY['mode', $$'HASH'$$], '22023'),
     ('publish_counter', ARRAY['mode', $$repeat('x', 1000000)$$], '22023'),
-    ('publish_counter', ARRAY['mode', $$'stream'$$], '0A000'),
+    ('publish_counter', ARRAY['mode', $$'stream'$$], 'ok'),
     ('publish_counter', ARRAY['redis_key', $$''$$], '22023'),
     ('publish_counter', ARRAY['redis_key', $$'app:counts'$$], 'ok'),
     ('publish_counter', ARRAY['redis_key', $$'"Ünïcødé" x; DEL *'$$], 'ok'),

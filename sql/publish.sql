@@ -90,12 +90,26 @@ SELECT counter, mode FROM denorm._outbox_batch(1000) WHERE counter = 'pub_best' 
 INSERT INTO upvotes (post_id, weight) VALUES (1, 1);
 SELECT DISTINCT counter FROM denorm._outbox ORDER BY 1;
 
+-- Stream mode: an entry per transaction and key, each with the key's value after its
+-- transaction and its delta (README "Publishing to Redis"), in commit order.
+CREATE TABLE tags (tag text PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE tagged (id serial PRIMARY KEY, tag text);
+INSERT INTO tags VALUES ('red'), ('blue');
+SELECT denorm.create_counter('pub_tags', 'tags', 'n', 'tagged', '{tag}');
+SELECT denorm.publish_counter('pub_tags', 'app:tag-events', mode => 'stream', ttl => '7 days');
+DELETE FROM denorm._outbox;
+INSERT INTO tagged (tag) VALUES ('red');
+INSERT INTO tagged (tag) VALUES ('red'), ('red'), ('blue');
+DELETE FROM tagged WHERE id = 2;
+SELECT redis_key, mode, field, value, delta, ttl_seconds FROM denorm._outbox_batch(100) ORDER BY id;
+
 -- Bad input changes nothing.
 SELECT denorm.publish_counter('pub_score');
 SELECT denorm.publish_counter('nope');
 SELECT denorm.unpublish_counter('pub_votes');
 SELECT denorm.publish_counter('pub_votes', mode => 'list');
-SELECT denorm.publish_counter('pub_votes', mode => 'stream');
+SELECT denorm.create_counter('pub_max', 'posts', 'best', 'upvotes', '{post_id}', aggregate => 'max', value => 'id');
+SELECT denorm.publish_counter('pub_max', mode => 'stream');
 SELECT denorm.publish_counter('pub_votes', ttl => '-1 s');
 SELECT denorm.redis_resync('pub_votes');
 CREATE TABLE d_t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);

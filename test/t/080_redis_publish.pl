@@ -7,6 +7,9 @@
 #   gone, and a rolled-back change never shows;
 #   Redis killed while writers go on: nothing is lost, outbox_status says why it waits,
 #   and once Redis is back everything converges;
+#   a counter published as a stream: per key, its entries (repeats after the kill dropped
+#   by version, as a consumer does) chain — each value is the previous one plus its
+#   delta — in commit order, and the last one is the committed value;
 #   FLUSHALL, then redis_resync(): every value is there again.
 # Layer: TAP (PostgreSQL::Test::Cluster, denorm preloaded). Every wait is a poll.
 use strict;
@@ -80,7 +83,8 @@ $node->start;
 
 $node->safe_psql('postgres', q{
 CREATE EXTENSION denorm CASCADE;
-CREATE TABLE posts (id int PRIMARY KEY, votes int NOT NULL DEFAULT 0, weight numeric NOT NULL DEFAULT 0);
+CREATE TABLE posts (id int PRIMARY KEY, votes int NOT NULL DEFAULT 0, weight numeric NOT NULL DEFAULT 0,
+                    votes2 int NOT NULL DEFAULT 0);
 CREATE TABLE upvotes (id serial PRIMARY KEY, post_id int, w numeric NOT NULL, by_writer int NOT NULL);
 CREATE INDEX ON upvotes (post_id);
 INSERT INTO posts (id) SELECT generate_series(1, 20);
@@ -88,6 +92,8 @@ SELECT denorm.create_counter('post_votes', 'posts', 'votes', 'upvotes', '{post_i
 SELECT denorm.create_counter('post_weight', 'posts', 'weight', 'upvotes', '{post_id}', aggregate => 'sum', value => 'w');
 SELECT denorm.publish_counter('post_votes');
 SELECT denorm.publish_counter('post_weight', redis_key => 'app:weights');
+SELECT denorm.create_counter('post_votes_stream', 'posts', 'votes2', 'upvotes', '{post_id}');
+SELECT denorm.publish_counter('post_votes_stream', redis_key => 'app:vote-events', mode => 'stream');
 });
 
 # What Redis should hold: "id=value" lines of every target row, sorted by id.
@@ -208,11 +214,36 @@ check_converged('after Redis came back');
 is($node->safe_psql('postgres', 'SELECT connected AND last_error IS NULL FROM denorm.outbox_status'), 't',
    'outbox_status: connected again, no error');
 
+# ---------------------------------------------------------------- the stream
+# XRANGE's reply, flat: per entry its id and five field/value pairs (counter, key, value,
+# delta, version).
+my @lines = split /\n/, redis('XRANGE', 'app:vote-events', '-', '+');
+my (%seen, %chain, $entries_read, $repeats, $broken);
+while (@lines)
+{
+    my ($id, %f) = splice(@lines, 0, 11);
+    $entries_read++;
+    if ($seen{ $f{version} }++) { $repeats++; next }  # sent again after the kill: a consumer drops it
+    my $c = $chain{ $f{key} } //= { value => 0, last => 0 };
+    $broken .= "key $f{key}: version $f{version} after $c->{last}\n" if $f{version} <= $c->{last};
+    $broken .= "key $f{key}: $c->{value} + $f{delta} is not $f{value}\n"
+      if $f{value} ne '' && $c->{value} + $f{delta} != $f{value};
+    $c->{value} = $f{value} eq '' ? $c->{value} + $f{delta} : $f{value};
+    $c->{last} = $f{version};
+}
+note "stream: $entries_read entries read, " . ($repeats // 0) . ' sent twice';
+cmp_ok($entries_read, '>', 100, 'the stream has an entry per transaction and key');
+is($broken // '', '', 'per key, the stream entries come in commit order and each value is the last plus its delta');
+my $last = join("\n", map { "$_=$chain{$_}{value}" } sort { $a <=> $b } grep { $_ != 20 } keys %chain);
+is($last, $node->safe_psql('postgres',
+   "SELECT string_agg(id || '=' || votes2, E'\\n' ORDER BY id) FROM posts WHERE id IN (SELECT DISTINCT post_id FROM upvotes)"),
+   "each key's last stream value is its committed value");
+
 # ---------------------------------------------------------------- FLUSHALL, then redis_resync
 redis('FLUSHALL');
 is(redis('HLEN', 'denorm:post_votes'), '0', 'FLUSHALL emptied Redis');
 my $entries = $node->safe_psql('postgres', 'SELECT denorm.redis_resync()');
-is($entries, '38', 'redis_resync() queued every target row of both counters');
+is($entries, '57', 'redis_resync() queued every target row of the three counters');
 check_converged('after FLUSHALL and redis_resync()');
 
 unlike(slurp_file($node->logfile), qr/\Q$password\E/, 'the password is in no log line');

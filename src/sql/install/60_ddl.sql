@@ -142,11 +142,13 @@ DECLARE
     d record;
     other regclass;
 BEGIN
-    FOR d IN DELETE FROM denorm._definitions x
-              USING pg_catalog.pg_event_trigger_dropped_objects() o
+    -- In name order, so that the notices come in a stable order.
+    FOR d IN SELECT DISTINCT x.name, x.source::oid AS source, x.target::oid AS target
+               FROM denorm._definitions x, pg_catalog.pg_event_trigger_dropped_objects() o
               WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
                 AND (x.source::oid = o.objid OR x.target::oid = o.objid)
-              RETURNING x.name, x.source::oid AS source, x.target::oid AS target LOOP
+              ORDER BY x.name LOOP
+        DELETE FROM denorm._definitions x WHERE x.name = d.name;
         RAISE NOTICE 'dropping counter "%" because its table was dropped', d.name;
         DELETE FROM denorm._pending_deltas p WHERE p.counter = d.name;
         FOREACH other IN ARRAY ARRAY[d.source, d.target]::regclass[] LOOP

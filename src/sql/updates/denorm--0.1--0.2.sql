@@ -704,6 +704,9 @@ CREATE TABLE denorm._outbox (
     delta       numeric,               -- count and sum: the change (stream mode)
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
+-- A stream entry's value after its transaction: the committed value less the deltas of
+-- the key's later entries, which are all still here (_outbox_batch).
+CREATE INDEX ON denorm._outbox (counter, key);
 
 -- What the last drain saw (one row), for denorm.outbox_status and health().
 CREATE TABLE denorm._outbox_state (
@@ -735,9 +738,9 @@ BEGIN
         RAISE EXCEPTION 'mode must be ''hash'' or ''stream'', not %', coalesce(pg_catalog.quote_literal(mode), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF mode = 'stream' THEN
-        RAISE EXCEPTION 'stream mode is not available yet' USING ERRCODE = 'feature_not_supported',
-            HINT = 'Publish in hash mode.';
+    IF mode = 'stream' AND d.kind NOT IN ('count', 'sum') THEN
+        RAISE EXCEPTION 'only a count or a sum can be published as a stream: "%" is a %', name, d.kind
+            USING ERRCODE = 'feature_not_supported', HINT = 'Publish it in hash mode.';
     END IF;
     IF d.kind = 'latest' THEN
         RAISE EXCEPTION 'a latest-row copy cannot be published: "%" writes % columns', name,
@@ -798,8 +801,12 @@ BEGIN
 END $$;
 
 -- The oldest `max` entries with what to send: the Redis key, the field (the target key's
--- values joined with ':') and the committed value now (NULL: the row is gone). Entries of
--- a counter no longer published come back with mode NULL: the drain deletes them.
+-- values joined with ':') and the value — in hash mode the committed value now (NULL: the
+-- row is gone), in stream mode the value after the entry's transaction: the committed
+-- value less the deltas of the key's later entries (a key's entries are appended in
+-- commit order, after its row was written, and deleted in id order, so all of them are
+-- still here and the committed value includes exactly them). Entries of a counter no
+-- longer published come back with mode NULL: the drain deletes them.
 CREATE FUNCTION denorm._outbox_batch(max integer)
 RETURNS TABLE (id bigint, counter text, redis_key text, mode text, field text, value text, delta text, ttl_seconds bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -822,10 +829,16 @@ BEGIN
             CONTINUE;
         END IF;
         RETURN QUERY EXECUTE pg_catalog.format(
-            'SELECT b.id, b.counter, $1, $2, pg_catalog.array_to_string(b.key, '':''), v.value, b.delta::text, $3
+            'SELECT b.id, b.counter, $1, $2, pg_catalog.array_to_string(b.key, '':''), %s, b.delta::text, $3
                FROM denorm._outbox b
-               LEFT JOIN LATERAL (SELECT t.%I::text AS value FROM %s t WHERE %s) v ON true
-              WHERE b.id OPERATOR(pg_catalog.=) ANY ($5) AND b.counter OPERATOR(pg_catalog.=) $4', c.col, c.target,
+               LEFT JOIN LATERAL (SELECT t.%I AS value FROM %s t WHERE %s) v ON true
+              WHERE b.id OPERATOR(pg_catalog.=) ANY ($5) AND b.counter OPERATOR(pg_catalog.=) $4',
+            CASE WHEN c.mode = 'stream'
+                 THEN '(v.value::pg_catalog.numeric OPERATOR(pg_catalog.-) coalesce((SELECT pg_catalog.sum(l.delta) '
+                      'FROM denorm._outbox l WHERE l.counter OPERATOR(pg_catalog.=) b.counter '
+                      'AND l.key OPERATOR(pg_catalog.=) b.key AND l.id OPERATOR(pg_catalog.>) b.id), 0))::text'
+                 ELSE 'v.value::text' END,
+            c.col, c.target,
             (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I OPERATOR(pg_catalog.=) b.key[%s]::%s', u.k, u.o,
                         pg_catalog.format_type(a.atttypid, a.atttypmod)), ' AND ' ORDER BY u.o)
                FROM pg_catalog.unnest(c.target_key) WITH ORDINALITY u(k, o)
@@ -845,6 +858,50 @@ CREATE FUNCTION denorm.redis_resync(name text DEFAULT NULL) RETURNS bigint
 -- returns the entries Redis acknowledged, NULL when publishing is off (no denorm.redis_url).
 CREATE FUNCTION denorm._publish_pending() RETURNS bigint
     LANGUAGE c AS 'MODULE_PATHNAME', 'denorm_publish_pending';
+
+-- SECURITY DEFINER for the same reason as _on_ddl_command_end: a table's owner drops
+-- it, the extension's owner removes its definitions and registrations.
+CREATE OR REPLACE FUNCTION denorm._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d record;
+    other regclass;
+BEGIN
+    -- In name order, so that the notices come in a stable order.
+    FOR d IN SELECT DISTINCT x.name, x.source::oid AS source, x.target::oid AS target
+               FROM denorm._definitions x, pg_catalog.pg_event_trigger_dropped_objects() o
+              WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
+                AND (x.source::oid = o.objid OR x.target::oid = o.objid)
+              ORDER BY x.name LOOP
+        DELETE FROM denorm._definitions x WHERE x.name = d.name;
+        RAISE NOTICE 'dropping counter "%" because its table was dropped', d.name;
+        DELETE FROM denorm._pending_deltas p WHERE p.counter = d.name;
+        FOREACH other IN ARRAY ARRAY[d.source, d.target]::regclass[] LOOP
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = other) THEN
+                PERFORM denorm._sync_triggers(other);
+            END IF;
+        END LOOP;
+    END LOOP;
+    -- A dropped registered view is unregistered; a dropped source leaves the lists.
+    DELETE FROM denorm._mv_requests q USING pg_catalog.pg_event_trigger_dropped_objects() o
+     WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0 AND q.mv::oid = o.objid;
+    FOR d IN DELETE FROM denorm._mv_registry r USING pg_catalog.pg_event_trigger_dropped_objects() o
+              WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0 AND r.mv::oid = o.objid
+              RETURNING o.object_identity AS name, r.sources LOOP
+        RAISE NOTICE 'unregistering materialized view % because it was dropped', d.name;
+        FOREACH other IN ARRAY d.sources LOOP
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = other) THEN
+                PERFORM denorm._sync_mv_triggers(other);
+            END IF;
+        END LOOP;
+    END LOOP;
+    UPDATE denorm._mv_registry r
+       SET sources = ARRAY(SELECT s FROM pg_catalog.unnest(r.sources) s
+                            WHERE s::oid NOT IN (SELECT o.objid FROM pg_catalog.pg_event_trigger_dropped_objects() o
+                                                  WHERE o.classid = 'pg_catalog.pg_class'::regclass))
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(r.sources) s, pg_catalog.pg_event_trigger_dropped_objects() o
+                    WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0 AND s::oid = o.objid);
+END $$;
 
 -- No internal function is executable by PUBLIC, except these, which the public
 -- functions and views call with the caller's rights and which read only pg_catalog
