@@ -23,6 +23,8 @@ struct DbSlot {
     DbState state;
     int worker_procno;     // -1 when no worker is in its loop
     bool worker_busy;      // its last pass left views pending: it wakes by itself soon
+    bool outbox_signalled; // a commit woke it for the outbox since its last drain began
+                           // (read and set without the lock: at worst one wake too many)
     TimestampTz probed_at;
 };
 
@@ -69,6 +71,12 @@ void wake_launcher();
 // Asks for the current database's worker (and the launcher) to be woken when this
 // transaction commits; nothing happens if it aborts.
 void wake_at_commit(bool launcher);
+
+// The same for an outbox entry: wakes the worker only if no commit did since its last
+// drain began (thousands of commits a second cost it one wake per drain, not one each).
+void wake_at_commit_for_outbox();
+// The worker, as a drain begins.
+void clear_outbox_signal(Oid dbid);
 
 // Stops the worker of dbid before DROP DATABASE / CREATE DATABASE ... TEMPLATE
 // (worker.cpp); the launcher leaves the database alone for a few seconds.

@@ -48,6 +48,7 @@ namespace {
 
 constexpr int kPruneEverySeconds = 60;
 constexpr long kRetryAfterErrorMs = 10000;  // after a pass that failed
+constexpr long kOutboxGatherMs = 5;          // after a pass that published
 
 bool extension_installed()
 {
@@ -117,9 +118,11 @@ bool fold_deferred()
 // Sends what the outbox holds to Redis in a transaction of its own (outbox_drain.cpp);
 // an error is logged and it is tried again next pass. Returns whether entries may be
 // left (a full run of batches): then the next pass comes at once.
-bool publish_outbox()
+bool publish_outbox(bool *published)
 {
     volatile bool more = false;
+    volatile bool sent = false;
+    clear_outbox_signal(MyDatabaseId);  // a commit from now on wakes this worker again
     MemoryContext pass = CurrentMemoryContext;
     PG_TRY();
     {
@@ -129,6 +132,8 @@ bool publish_outbox()
                             "EXISTS (SELECT 1 FROM denorm._outbox) AND (SELECT o.connected FROM denorm._outbox_state o)",
                             false, 0) == SPI_OK_SELECT && SPI_processed == 1) {
                 bool isnull;
+                Datum n = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+                sent = !isnull && DatumGetInt64(n) > 0;
                 Datum left = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
                 more = !isnull && DatumGetBool(left);
             }
@@ -142,13 +147,14 @@ bool publish_outbox()
         AbortCurrentTransaction();
     }
     PG_END_TRY();
+    *published = sent;
     return more;
 }
 
 // One pass: the deferred counters when their fold is due, then the due views, each
 // refreshed in its own transaction so that a failure stays with its view. Returns how
 // long to sleep. Runs in the pass's memory context, reset before the next pass.
-long run_once(TimestampTz *last_prune, TimestampTz *last_fold)
+long run_once(TimestampTz *last_prune, TimestampTz *last_fold, bool *published)
 {
     core::Micros sleep = static_cast<core::Micros>(guc_naptime_ms) * 1000;
     if (!guc_enabled) return guc_naptime_ms;
@@ -162,7 +168,7 @@ long run_once(TimestampTz *last_prune, TimestampTz *last_fold)
         sleep = std::min(sleep, fold_every - since_fold);
     }
 
-    if (publish_outbox()) sleep = 0;
+    if (publish_outbox(published)) sleep = 0;
 
     int n = 0;
     bool pending = false;
@@ -261,7 +267,11 @@ extern "C" void denorm_database_main(Datum arg)
         MemoryContextReset(pass_context);
         PG_TRY();
         {
-            sleep_ms = run_once(&last_prune, &last_fold);
+            bool published = false;
+            sleep_ms = run_once(&last_prune, &last_fold, &published);
+            // Entries went out: let the next ones gather for a moment, so that busy
+            // writers' changes go out in batches (a commit's wake waits in the latch).
+            if (published) pg_usleep(kOutboxGatherMs * 1000L);
         }
         PG_CATCH();
         {

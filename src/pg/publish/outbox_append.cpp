@@ -37,7 +37,7 @@ void append_outbox(const CounterDef *def, const Accum *acc)
     }
     int rc = SPI_execute_plan(def->outbox_plan, values, nulls, false, 0);
     if (rc != SPI_OK_INSERT) elog(ERROR, "denorm: outbox entry of counter \"%s\" failed: %d", def->name, rc);
-    wake_at_commit(false);
+    wake_at_commit_for_outbox();
 }
 
 bool outbox_installed()

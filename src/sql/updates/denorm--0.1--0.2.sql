@@ -704,9 +704,9 @@ CREATE TABLE denorm._outbox (
     delta       numeric,               -- count and sum: the change (stream mode)
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
--- A stream entry's value after its transaction: the committed value less the deltas of
--- the key's later entries, which are all still here (_outbox_batch).
-CREATE INDEX ON denorm._outbox (counter, key);
+-- (While a counter is published as a stream, an index on (counter, key) finds a key's
+-- later entries: _publish_counter creates it, _unpublish_counter drops it with the last
+-- stream. Hash-only publishing does without: every writer's entry costs one index less.)
 
 -- What the last drain saw (one row), for denorm.outbox_status and health().
 CREATE TABLE denorm._outbox_state (
@@ -762,6 +762,9 @@ BEGIN
     END IF;
     INSERT INTO denorm._publications (counter, redis_key, mode, ttl)
     VALUES (name, coalesce(redis_key, 'denorm:' || name), mode, ttl);
+    IF mode = 'stream' THEN
+        CREATE INDEX IF NOT EXISTS _outbox_stream_keys ON denorm._outbox (counter, key);
+    END IF;
     PERFORM denorm._invalidate(d.source);
 END $$;
 
@@ -773,6 +776,10 @@ BEGIN
     END IF;
     DELETE FROM denorm._publications p WHERE p.counter = _unpublish_counter.name;
     DELETE FROM denorm._outbox o WHERE o.counter = _unpublish_counter.name;
+    IF NOT EXISTS (SELECT 1 FROM denorm._publications p WHERE p.mode = 'stream')
+       AND pg_catalog.to_regclass('denorm._outbox_stream_keys') IS NOT NULL THEN
+        DROP INDEX denorm._outbox_stream_keys;
+    END IF;
     PERFORM denorm._invalidate((SELECT d.source FROM denorm._definitions d WHERE d.name = _unpublish_counter.name));
 END $$;
 
