@@ -25,13 +25,23 @@ std::optional<RecountStatements> recount_statements(const TargetDefinitions &on_
         bool writes = false;
         for (const Column &c : grp.target_columns) writes = writes || c.name == column;
         if (!writes) continue;
-        // A min/max/latest group: every row recomputed by probes, after locking them all.
+        // A min/max/latest group: every row recomputed by probes, after locking them all;
+        // only rows whose values differ are written (adopting a table that is right
+        // already leaves it as it is: no new row versions, no bloat).
+        std::vector<std::string> recomputed, news;
+        for (size_t o = 1; o <= grp.target_columns.size(); o++) {
+            recomputed.push_back("g.v" + std::to_string(o));
+            news.push_back("x.v" + std::to_string(o));
+        }
         return RecountStatements{
             lock_all(grp, grp.target_key),
-            "WITH u AS (UPDATE " + grp.target + " t " +
-                group_set_sql(group_of(on_target, grp.target_columns), grp.target_key, refs("t", grp.target_key),
-                              std::nullopt) +
-                " RETURNING 1) SELECT pg_catalog.count(*) FROM u"};
+            "WITH x AS (SELECT t.tableoid AS rel, t.ctid AS row_id, g.* FROM " + grp.target + " t LEFT JOIN LATERAL (" +
+                group_query(group_of(on_target, grp.target_columns), grp.target_key, refs("t", grp.target_key)) +
+                ") g ON true WHERE ROW(" + joined(refs("t", grp.target_columns), ", ") + ") IS DISTINCT FROM ROW(" +
+                joined(recomputed, ", ") + ")), u AS (UPDATE " + grp.target + " t SET (" + idents(grp.target_columns) +
+                ") = ROW(" + joined(news, ", ") +
+                ") FROM x WHERE t.tableoid OPERATOR(pg_catalog.=) x.rel AND t.ctid OPERATOR(pg_catalog.=) x.row_id "
+                "RETURNING 1) SELECT pg_catalog.count(*) FROM u"};
     }
     std::optional<ExpectedQuery> e = expected_query(on_target, column);
     if (!e) return std::nullopt;

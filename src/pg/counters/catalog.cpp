@@ -277,11 +277,14 @@ void load_source(SourceEntry *entry)
         def->source_attnums = static_cast<AttrNumber *>(MemoryContextAlloc(cxt, sizeof(AttrNumber) * (l.nkeys + 1)));
         def->key_types = static_cast<Oid *>(MemoryContextAlloc(cxt, sizeof(Oid) * (l.nkeys + 1)));
         def->key_order = static_cast<int *>(MemoryContextAlloc(cxt, sizeof(int) * (l.nkeys + 1)));
+        def->key_typlen = static_cast<int16 *>(MemoryContextAlloc(cxt, sizeof(int16) * (l.nkeys + 1)));
+        def->key_byval = static_cast<bool *>(MemoryContextAlloc(cxt, sizeof(bool) * (l.nkeys + 1)));
         def->target_key = static_cast<char **>(MemoryContextAlloc(cxt, sizeof(char *) * (l.nkeys + 1)));
         for (int k = 0; k < l.nkeys; k++) {
             def->target_key[k] = MemoryContextStrdup(cxt, l.target_key[k].name);
             def->source_attnums[k] = get_attnum(entry->key, l.source_key[k].name);
             def->key_types[k] = l.source_key[k].type_oid;
+            get_typlenbyval(def->key_types[k], &def->key_typlen[k], &def->key_byval[k]);
         }
         // The same target row has the same key in every definition (core::key_order).
         guarded([&] {
@@ -335,6 +338,13 @@ void load_target(TargetEntry *entry)
         init->counter_columns = palloc_strings(q.counter_columns);
     });
     init->key_types = static_cast<Oid *>(palloc(sizeof(Oid) * (init->nkeys + 1)));
+    init->ndefs = loaded.n;
+    init->sources = static_cast<Oid *>(palloc(sizeof(Oid) * (loaded.n + 1)));
+    for (int i = 0; i < loaded.n; i++) {
+        int s = 0;
+        while (s < init->nsources && init->sources[s] != loaded.defs[i].source) s++;
+        if (s == init->nsources) init->sources[init->nsources++] = loaded.defs[i].source;
+    }
     MemoryContextSwitchTo(old);
     for (int k = 0; k < init->nkeys; k++) init->key_types[k] = get_atttype(entry->key, get_attnum(entry->key, init->key_columns[k]));
     entry->has_init = init->ncounters > 0;

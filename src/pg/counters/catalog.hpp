@@ -37,6 +37,8 @@ struct CounterDef {
     const char **key_idents;    // quoted target key columns, in the order of target_key
     struct SourceDefs *owner;   // the entry this definition belongs to
     Oid *key_types;
+    int16 *key_typlen;          // of the key types (looked up once, not per statement)
+    bool *key_byval;
     int *key_order;             // key positions sorted by target column name: the
                                 // same target row has the same key in every definition
     Expr *filter;               // planned; NULL = every row
@@ -67,6 +69,8 @@ struct CounterDef {
     SPIPlanPtr outbox_plan;     // INSERT of ($1 name, $2 target key as text[], $3 delta), as the extension's owner
     struct DirectPlan *direct;  // count/sum: how to write the row without a statement
                                 // (direct_update.cpp); built on first use
+    struct InitScan *init_scan; // how a new target row counts this definition's source rows
+                                // by an index scan (init_scan.cpp); built on first use
 };
 
 inline bool is_extremum(const CounterDef *def) { return core::family_of(def->kind) != core::Family::Additive; }
@@ -104,6 +108,9 @@ struct TargetInit {
     int ncounters;
     char **counter_columns;     // output columns of the query, in order
     SPIPlanPtr plan;
+    int ndefs;                  // every definition on the target, suspended ones included
+    int nsources;               // their sources (roots), each once
+    Oid *sources;
 };
 
 // How to start a new row of `target` at the right values, or NULL if no counter writes it.

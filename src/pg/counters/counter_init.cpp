@@ -15,6 +15,7 @@ extern "C" {
 
 #include "pg/callbacks.hpp"
 #include "pg/counters/catalog.hpp"
+#include "pg/counters/init_scan.hpp"
 #include "pg/privileges.hpp"
 #include "pg/errors.hpp"
 
@@ -57,6 +58,7 @@ DENORM_FUNCTION(denorm_counter_init_trigger)
     if (OidIsValid(skipped_target) && root == skipped_target) return PointerGetDatum(tuple);
     TargetInit *init = target_init(root);
     if (!init) return PointerGetDatum(tuple);
+    if (HeapTuple counted = init_by_index_scans(init, rel, tuple)) return PointerGetDatum(counted);
 
     int nkeys = init->nkeys, ncounters = init->ncounters;
     Datum *keys = static_cast<Datum *>(palloc(sizeof(Datum) * (nkeys + 1)));

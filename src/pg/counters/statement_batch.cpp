@@ -48,24 +48,6 @@ void delete_containers(void *arg)
 }
 
 
-Batch *new_batch(bool immediate)
-{
-    MemoryContext context = AllocSetContextCreate(TopTransactionContext, "denorm statement batch", ALLOCSET_DEFAULT_SIZES);
-    auto *batch = static_cast<Batch *>(MemoryContextAllocZero(context, sizeof(Batch)));
-    batch->context = context;
-    batch->immediate = immediate;
-    auto *callback = static_cast<MemoryContextCallback *>(MemoryContextAllocZero(context, sizeof(MemoryContextCallback)));
-    callback->func = delete_containers;
-    callback->arg = batch;
-    MemoryContextRegisterResetCallback(context, callback);
-    guarded([batch] {
-        batch->encoder = new core::KeyEncoder();
-    });
-    return batch;
-}
-
-void free_batch(Batch *batch) { MemoryContextDelete(batch->context); }  // runs delete_containers
-
 void ensure_frames(int depth)
 {
     if (depth < frame_capacity) return;
@@ -267,6 +249,25 @@ void on_subxact(SubXactEvent event, SubTransactionId subid, SubTransactionId, vo
 
 }  // namespace
 
+Batch *new_batch(bool immediate)
+{
+    MemoryContext context = AllocSetContextCreate(TopTransactionContext, "denorm statement batch", ALLOCSET_DEFAULT_SIZES);
+    auto *batch = static_cast<Batch *>(MemoryContextAllocZero(context, sizeof(Batch)));
+    batch->context = context;
+    batch->immediate = immediate;
+    auto *callback = static_cast<MemoryContextCallback *>(MemoryContextAllocZero(context, sizeof(MemoryContextCallback)));
+    callback->func = delete_containers;
+    callback->arg = batch;
+    MemoryContextRegisterResetCallback(context, callback);
+    guarded([batch] {
+        batch->encoder = new core::KeyEncoder();
+    });
+    return batch;
+}
+
+void free_batch(Batch *batch) { MemoryContextDelete(batch->context); }  // runs delete_containers
+
+
 void statement_batch_install_hook()
 {
     if (hook_installed) return;
@@ -302,9 +303,8 @@ DefBatch *batch_definition(Batch *batch, CounterDef *def)
     }
     DefBatch *entry = &batch->defs[batch->ndefs];
     entry->def = def;
-    entry->typlen = static_cast<int16 *>(MemoryContextAlloc(batch->context, sizeof(int16) * def->nkeys));
-    entry->typbyval = static_cast<bool *>(MemoryContextAlloc(batch->context, sizeof(bool) * def->nkeys));
-    for (int k = 0; k < def->nkeys; k++) get_typlenbyval(def->key_types[k], &entry->typlen[k], &entry->typbyval[k]);
+    entry->typlen = def->key_typlen;
+    entry->typbyval = def->key_byval;
     guarded([entry] { entry->deltas = new Deltas(); });
     batch->ndefs++;
     return entry;

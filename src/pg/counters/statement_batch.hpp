@@ -62,6 +62,10 @@ struct Batch {
 
 void statement_batch_install_hook();
 
+// A new, empty batch (in TopTransactionContext); free_batch deletes it and its maps.
+Batch *new_batch(bool immediate);
+void free_batch(Batch *batch);
+
 // The batch of the statement whose triggers fire now.
 Batch *statement_batch();
 
