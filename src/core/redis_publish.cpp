@@ -95,6 +95,10 @@ std::vector<RedisCommand> plan_publish(const std::vector<OutboxEntry> &entries)
     std::map<std::pair<std::string, std::string>, size_t> newest;
     std::vector<const OutboxEntry *> hash;
     for (const OutboxEntry *e : ordered) {
+        if (e->mode == PublishMode::Announce) {
+            out.push_back({"PUBLISH", e->redis_key, e->value.value_or("")});
+            continue;
+        }
         if (e->mode == PublishMode::Stream) {
             RedisCommand xadd = {"XADD", e->redis_key, "MAXLEN", "~", "1000000", "*", "counter", e->counter, "key", e->field,
                                  "value", e->value.value_or(""), "delta", e->delta, "version", std::to_string(e->id)};
@@ -141,6 +145,7 @@ PublishOutcome publish(RedisConnection &connection, const std::vector<OutboxEntr
         }
         if (commands[i][0] == "EVAL") (r.kind == RedisReply::Kind::Integer && r.integer == 1 ? outcome.written : outcome.stale)++;
         if (commands[i][0] == "XADD") outcome.written++;
+        if (commands[i][0] == "PUBLISH") outcome.announced++;
     }
     outcome.ok = true;
     return outcome;

@@ -5,7 +5,8 @@
 // per key) in a companion hash `<redis_key>:versions`: a batch sent again after a crash
 // or a reconnect can never roll a value back, nor bring a deleted field back. Stream mode
 // adds one entry per change in outbox order, carrying its version for consumers to drop
-// a repeated entry. Layer: core (pure C++17: no I/O; the connection does it).
+// a repeated entry. An announcement (a registered view was refreshed) is a PUBLISH on a
+// channel. Layer: core (pure C++17: no I/O; the connection does it).
 #pragma once
 
 #include <cstdint>
@@ -48,7 +49,7 @@ public:
 // What a connection sends first: AUTH when there is a password, SELECT when db is not 0.
 std::vector<RedisCommand> connect_commands(const RedisAddress &address, const std::string &password);
 
-enum class PublishMode { Hash, Stream };
+enum class PublishMode { Hash, Stream, Announce };
 
 // One change of a published counter, as the outbox and the target row give it at
 // publish time.
@@ -56,9 +57,10 @@ struct OutboxEntry {
     std::int64_t id = 0;                 // the outbox order; per key the commit order
     std::string counter;
     PublishMode mode = PublishMode::Hash;
-    std::string redis_key;
+    std::string redis_key;               // announce: the channel
     std::string field;                   // the target key values joined with ':'
-    std::optional<std::string> value;    // nullopt: the target row is gone (hash: HDEL)
+    std::optional<std::string> value;    // nullopt: the target row is gone (hash: HDEL);
+                                         // announce: the message
     std::string delta;                   // stream: the change this entry made
     std::optional<std::int64_t> ttl_seconds;
 };
@@ -69,7 +71,8 @@ struct OutboxEntry {
 extern const char *const kHashWriteScript;
 
 // Hash: one script call per (Redis key, field), with the newest entry's value and id;
-// stream: an XADD per entry, in id order (each followed by its EXPIRE when it has a TTL).
+// stream: an XADD per entry, in id order (each followed by its EXPIRE when it has a TTL);
+// announce: a PUBLISH per entry, in id order.
 std::vector<RedisCommand> plan_publish(const std::vector<OutboxEntry> &entries);
 
 struct PublishOutcome {
@@ -77,6 +80,7 @@ struct PublishOutcome {
     std::string error;       // otherwise: why not (the connection's, or Redis's reply)
     std::size_t written = 0; // hash fields written or stream entries added
     std::size_t stale = 0;   // hash fields whose stored version was already as new
+    std::size_t announced = 0;  // PUBLISH messages sent
 };
 
 PublishOutcome publish(RedisConnection &connection, const std::vector<OutboxEntry> &entries);

@@ -246,6 +246,37 @@ my $entries = $node->safe_psql('postgres', 'SELECT denorm.redis_resync()');
 is($entries, '57', 'redis_resync() queued every target row of the three counters');
 check_converged('after FLUSHALL and redis_resync()');
 
+# ---------------------------------------------------------------- refresh announcements
+# A subscriber on denorm:refreshed hears each refresh of a registered view (after it
+# committed), as LISTEN denorm_refreshed does.
+$node->safe_psql('postgres', q{
+CREATE MATERIALIZED VIEW vote_totals AS SELECT post_id, count(*) AS n FROM upvotes GROUP BY post_id;
+SELECT denorm.register_mv('vote_totals', debounce => '0', max_delay => '1 second');
+});
+wait_until(sub { $node->safe_psql('postgres', q{SELECT NOT pending FROM denorm.mv_status WHERE mv = 'vote_totals'::regclass})
+                     eq 't' && outbox_empty() }, 'nothing pending before the subscriber listens');
+my $heard = '';
+my $subscriber = IPC::Run::start(
+    [ 'redis-cli', '-p', $port, '-a', $password, '--no-auth-warning', 'SUBSCRIBE', 'denorm:refreshed' ],
+    '>', \$heard, '2>&1', IPC::Run::timeout(60));
+my $deadline = time + 30;
+$subscriber->pump_nb while $heard !~ /denorm:refreshed\s+1/ && time < $deadline;   # subscribed
+like($heard, qr/denorm:refreshed\s+1/, 'the subscriber is subscribed');
+$node->safe_psql('postgres', q{SELECT denorm.refresh_now('vote_totals')});       # in a session
+$node->safe_psql('postgres', q{INSERT INTO upvotes (post_id, w, by_writer) VALUES (1, 1, 0)});  # by the worker
+$deadline = time + 30;
+my @refreshed;
+while (time < $deadline && @refreshed < 2)
+{
+    $subscriber->pump_nb;
+    @refreshed = $heard =~ /^message\s+denorm:refreshed\s+(\S+)/mg;
+    usleep(20_000);
+}
+is(scalar(@refreshed), 2, 'PUBLISH denorm:refreshed after refresh_now() and after the worker\'s refresh');
+is(join(',', @refreshed), 'public.vote_totals,public.vote_totals', 'the message is the view\'s schema-qualified name');
+$subscriber->kill_kill;
+wait_until(\&outbox_empty, 'the announcements left the outbox');
+
 unlike(slurp_file($node->logfile), qr/\Q$password\E/, 'the password is in no log line');
 
 $node->stop;

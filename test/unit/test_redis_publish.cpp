@@ -137,6 +137,28 @@ TEST(RedisPlan, StreamAddsEveryEntryInOutboxOrder)
     EXPECT_EQ(plan[2], (RedisCommand{"EXPIRE", "denorm:votes", "60"}));
 }
 
+TEST(RedisPlan, AnnouncementsArePublishedInOutboxOrderBesideTheWrites)
+{
+    OutboxEntry refreshed;
+    refreshed.id = 7;
+    refreshed.counter = "public.trending";
+    refreshed.mode = PublishMode::Announce;
+    refreshed.redis_key = "denorm:refreshed";
+    refreshed.value = "public.trending";
+    OutboxEntry again = refreshed;
+    again.id = 9;
+    std::vector<RedisCommand> plan = plan_publish({again, hash_entry(8, "1", "5"), refreshed});
+    ASSERT_EQ(plan.size(), 3u);
+    EXPECT_EQ(plan[0], (RedisCommand{"PUBLISH", "denorm:refreshed", "public.trending"}));
+    EXPECT_EQ(plan[1], plan[0]);  // each refresh is announced, even of the same view
+    EXPECT_EQ(plan[2][0], "EVAL");
+    FakeConnection redis;
+    PublishOutcome out = publish(redis, {refreshed, hash_entry(8, "1", "5")});
+    EXPECT_TRUE(out.ok);
+    EXPECT_EQ(out.announced, 1u);
+    EXPECT_EQ(out.written, 1u);
+}
+
 TEST(RedisPublish, AcknowledgedBatchCountsWrittenAndStale)
 {
     FakeConnection redis;

@@ -113,7 +113,9 @@ Sent send_batch(const Rows &r, char *error, size_t error_size)
             core::OutboxEntry e;
             e.id = r.id[i];
             e.counter = r.counter[i];
-            e.mode = strcmp(r.mode[i], "stream") == 0 ? core::PublishMode::Stream : core::PublishMode::Hash;
+            e.mode = strcmp(r.mode[i], "stream") == 0     ? core::PublishMode::Stream
+                     : strcmp(r.mode[i], "announce") == 0 ? core::PublishMode::Announce
+                                                          : core::PublishMode::Hash;
             e.redis_key = r.redis_key[i];
             e.field = r.field[i] ? r.field[i] : "";
             if (r.value[i]) e.value = std::string(r.value[i]);

@@ -25,6 +25,7 @@ extern "C" {
 #include "pg/errors.hpp"
 #include "pg/privileges.hpp"
 #include "pg/publish/outbox.hpp"
+#include "pg/shared_state.hpp"
 
 namespace denorm::pg {
 
@@ -109,6 +110,9 @@ bool refresh_one(Oid mv, int64 *row_count)
     Datum rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
     AtEOXact_GUC(true, nest);
     if (row_count) *row_count = isnull ? 0 : DatumGetInt64(rows);
+    // A refresh announced through the outbox (PUBLISH denorm:refreshed): the worker sends
+    // it once this commits (refresh_now in a session; the worker itself looks again at once).
+    if (!isnull && guc_redis_url && *guc_redis_url) wake_at_commit_for_outbox();
     return !isnull;
 }
 

@@ -221,6 +221,11 @@ BEGIN
                last_status = 'completed', consecutive_failures = 0, next_attempt_at = NULL
          WHERE r.mv = _refresh.mv;
         PERFORM pg_catalog.pg_notify('denorm_refreshed', mv::text);
+        -- and, when Redis is configured, PUBLISH denorm:refreshed <view> through the outbox
+        -- (sent after this commits, at least once, like the counters' values).
+        IF coalesce(pg_catalog.current_setting('denorm.redis_url', true), '') <> '' THEN
+            INSERT INTO denorm._outbox (counter, key, channel) VALUES (mv::text, '{}', 'denorm:refreshed');
+        END IF;
         RETURN row_count;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;

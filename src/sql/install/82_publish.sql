@@ -23,10 +23,11 @@ GRANT SELECT ON denorm._publications TO PUBLIC;
 -- restored database publishes with redis_resync().
 CREATE TABLE denorm._outbox (
     id          bigserial PRIMARY KEY,
-    counter     text NOT NULL,
+    counter     text NOT NULL,         -- an announcement: the view refreshed
     key         text[] NOT NULL,       -- the target key's values, in the counter's target_key order
     delta       numeric,               -- count and sum: the change (stream mode)
-    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    channel     text                   -- an announcement (PUBLISH on this channel), not a counter's change
 );
 -- (While a counter is published as a stream, an index on (counter, key) finds a key's
 -- later entries: _publish_counter creates it, _unpublish_counter drops it with the last
@@ -99,7 +100,7 @@ BEGIN
         RAISE EXCEPTION 'counter "%" is not published', name USING ERRCODE = 'undefined_object';
     END IF;
     DELETE FROM denorm._publications p WHERE p.counter = _unpublish_counter.name;
-    DELETE FROM denorm._outbox o WHERE o.counter = _unpublish_counter.name;
+    DELETE FROM denorm._outbox o WHERE o.counter = _unpublish_counter.name AND o.channel IS NULL;
     IF NOT EXISTS (SELECT 1 FROM denorm._publications p WHERE p.mode = 'stream')
        AND pg_catalog.to_regclass('denorm._outbox_stream_keys') IS NOT NULL THEN
         DROP INDEX denorm._outbox_stream_keys;
@@ -137,7 +138,8 @@ END $$;
 -- value less the deltas of the key's later entries (a key's entries are appended in
 -- commit order, after its row was written, and deleted in id order, so all of them are
 -- still here and the committed value includes exactly them). Entries of a counter no
--- longer published come back with mode NULL: the drain deletes them.
+-- longer published come back with mode NULL: the drain deletes them. An announcement
+-- comes back with mode 'announce', its channel as the Redis key and the view as value.
 CREATE FUNCTION denorm._outbox_batch(max integer)
 RETURNS TABLE (id bigint, counter text, redis_key text, mode text, field text, value text, delta text, ttl_seconds bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -149,25 +151,28 @@ BEGIN
     IF ids IS NULL THEN
         RETURN;
     END IF;
+    RETURN QUERY SELECT o.id, o.counter, o.channel, 'announce'::text, NULL::text, o.counter, NULL::text, NULL::bigint
+                   FROM denorm._outbox o WHERE o.id = ANY (ids) AND o.channel IS NOT NULL;
     FOR c IN SELECT b.counter, p.redis_key, p.mode, EXTRACT(epoch FROM p.ttl)::bigint AS ttl, d.target, d.target_columns[1] AS col,
                     d.target_key
-               FROM (SELECT DISTINCT o.counter FROM denorm._outbox o WHERE o.id = ANY (ids)) b
+               FROM (SELECT DISTINCT o.counter FROM denorm._outbox o WHERE o.id = ANY (ids) AND o.channel IS NULL) b
                LEFT JOIN denorm._publications p ON p.counter = b.counter
                LEFT JOIN denorm._definitions d ON d.name = b.counter LOOP
         IF c.mode IS NULL THEN
             RETURN QUERY SELECT o.id, o.counter, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint
-                           FROM denorm._outbox o WHERE o.id = ANY (ids) AND o.counter = c.counter;
+                           FROM denorm._outbox o WHERE o.id = ANY (ids) AND o.counter = c.counter AND o.channel IS NULL;
             CONTINUE;
         END IF;
         RETURN QUERY EXECUTE pg_catalog.format(
             'SELECT b.id, b.counter, $1, $2, pg_catalog.array_to_string(b.key, '':''), %s, b.delta::text, $3
                FROM denorm._outbox b
                LEFT JOIN LATERAL (SELECT t.%I AS value FROM %s t WHERE %s) v ON true
-              WHERE b.id OPERATOR(pg_catalog.=) ANY ($5) AND b.counter OPERATOR(pg_catalog.=) $4',
+              WHERE b.id OPERATOR(pg_catalog.=) ANY ($5) AND b.counter OPERATOR(pg_catalog.=) $4 AND b.channel IS NULL',
             CASE WHEN c.mode = 'stream'
                  THEN '(v.value::pg_catalog.numeric OPERATOR(pg_catalog.-) coalesce((SELECT pg_catalog.sum(l.delta) '
                       'FROM denorm._outbox l WHERE l.counter OPERATOR(pg_catalog.=) b.counter '
-                      'AND l.key OPERATOR(pg_catalog.=) b.key AND l.id OPERATOR(pg_catalog.>) b.id), 0))::text'
+                      'AND l.key OPERATOR(pg_catalog.=) b.key AND l.id OPERATOR(pg_catalog.>) b.id '
+                      'AND l.channel IS NULL), 0))::text'
                  ELSE 'v.value::text' END,
             c.col, c.target,
             (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I OPERATOR(pg_catalog.=) b.key[%s]::%s', u.k, u.o,

@@ -699,10 +699,11 @@ GRANT SELECT ON denorm._publications TO PUBLIC;
 -- restored database publishes with redis_resync().
 CREATE TABLE denorm._outbox (
     id          bigserial PRIMARY KEY,
-    counter     text NOT NULL,
+    counter     text NOT NULL,         -- an announcement: the view refreshed
     key         text[] NOT NULL,       -- the target key's values, in the counter's target_key order
     delta       numeric,               -- count and sum: the change (stream mode)
-    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    channel     text                   -- an announcement (PUBLISH on this channel), not a counter's change
 );
 -- (While a counter is published as a stream, an index on (counter, key) finds a key's
 -- later entries: _publish_counter creates it, _unpublish_counter drops it with the last
@@ -775,7 +776,7 @@ BEGIN
         RAISE EXCEPTION 'counter "%" is not published', name USING ERRCODE = 'undefined_object';
     END IF;
     DELETE FROM denorm._publications p WHERE p.counter = _unpublish_counter.name;
-    DELETE FROM denorm._outbox o WHERE o.counter = _unpublish_counter.name;
+    DELETE FROM denorm._outbox o WHERE o.counter = _unpublish_counter.name AND o.channel IS NULL;
     IF NOT EXISTS (SELECT 1 FROM denorm._publications p WHERE p.mode = 'stream')
        AND pg_catalog.to_regclass('denorm._outbox_stream_keys') IS NOT NULL THEN
         DROP INDEX denorm._outbox_stream_keys;
@@ -813,7 +814,8 @@ END $$;
 -- value less the deltas of the key's later entries (a key's entries are appended in
 -- commit order, after its row was written, and deleted in id order, so all of them are
 -- still here and the committed value includes exactly them). Entries of a counter no
--- longer published come back with mode NULL: the drain deletes them.
+-- longer published come back with mode NULL: the drain deletes them. An announcement
+-- comes back with mode 'announce', its channel as the Redis key and the view as value.
 CREATE FUNCTION denorm._outbox_batch(max integer)
 RETURNS TABLE (id bigint, counter text, redis_key text, mode text, field text, value text, delta text, ttl_seconds bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -825,25 +827,28 @@ BEGIN
     IF ids IS NULL THEN
         RETURN;
     END IF;
+    RETURN QUERY SELECT o.id, o.counter, o.channel, 'announce'::text, NULL::text, o.counter, NULL::text, NULL::bigint
+                   FROM denorm._outbox o WHERE o.id = ANY (ids) AND o.channel IS NOT NULL;
     FOR c IN SELECT b.counter, p.redis_key, p.mode, EXTRACT(epoch FROM p.ttl)::bigint AS ttl, d.target, d.target_columns[1] AS col,
                     d.target_key
-               FROM (SELECT DISTINCT o.counter FROM denorm._outbox o WHERE o.id = ANY (ids)) b
+               FROM (SELECT DISTINCT o.counter FROM denorm._outbox o WHERE o.id = ANY (ids) AND o.channel IS NULL) b
                LEFT JOIN denorm._publications p ON p.counter = b.counter
                LEFT JOIN denorm._definitions d ON d.name = b.counter LOOP
         IF c.mode IS NULL THEN
             RETURN QUERY SELECT o.id, o.counter, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint
-                           FROM denorm._outbox o WHERE o.id = ANY (ids) AND o.counter = c.counter;
+                           FROM denorm._outbox o WHERE o.id = ANY (ids) AND o.counter = c.counter AND o.channel IS NULL;
             CONTINUE;
         END IF;
         RETURN QUERY EXECUTE pg_catalog.format(
             'SELECT b.id, b.counter, $1, $2, pg_catalog.array_to_string(b.key, '':''), %s, b.delta::text, $3
                FROM denorm._outbox b
                LEFT JOIN LATERAL (SELECT t.%I AS value FROM %s t WHERE %s) v ON true
-              WHERE b.id OPERATOR(pg_catalog.=) ANY ($5) AND b.counter OPERATOR(pg_catalog.=) $4',
+              WHERE b.id OPERATOR(pg_catalog.=) ANY ($5) AND b.counter OPERATOR(pg_catalog.=) $4 AND b.channel IS NULL',
             CASE WHEN c.mode = 'stream'
                  THEN '(v.value::pg_catalog.numeric OPERATOR(pg_catalog.-) coalesce((SELECT pg_catalog.sum(l.delta) '
                       'FROM denorm._outbox l WHERE l.counter OPERATOR(pg_catalog.=) b.counter '
-                      'AND l.key OPERATOR(pg_catalog.=) b.key AND l.id OPERATOR(pg_catalog.>) b.id), 0))::text'
+                      'AND l.key OPERATOR(pg_catalog.=) b.key AND l.id OPERATOR(pg_catalog.>) b.id '
+                      'AND l.channel IS NULL), 0))::text'
                  ELSE 'v.value::text' END,
             c.col, c.target,
             (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I OPERATOR(pg_catalog.=) b.key[%s]::%s', u.k, u.o,
@@ -928,3 +933,65 @@ BEGIN
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;
 END $revoke$;
+
+-- Refreshes one registered view: claims its pending requests, then refreshes, in
+-- one transaction, so a change committed during the refresh stays pending for the
+-- next one; logs the outcome. On failure the claim rolls back, the view keeps its
+-- contents and the next attempt waits for the backoff. Returns the row count, or
+-- NULL when the refresh failed. Runs as the extension owner; REFRESH itself runs the
+-- view's query as the view's owner.
+CREATE OR REPLACE FUNCTION denorm._refresh(mv regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    reg denorm._mv_registry;
+    started timestamptz := pg_catalog.clock_timestamp();
+    use_concurrently boolean;
+    claimed bigint;
+    first_request timestamptz;
+    row_count bigint;
+    message text;
+BEGIN
+    -- Refreshes of one view never overlap: the registry row is their lock.
+    SELECT * INTO reg FROM denorm._mv_registry r WHERE r.mv = _refresh.mv FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'materialized view % is not registered', mv USING ERRCODE = 'undefined_object';
+    END IF;
+    use_concurrently := coalesce(reg.concurrently, true) AND denorm._can_refresh_concurrently(mv);
+    BEGIN
+        WITH c AS (DELETE FROM denorm._mv_requests q WHERE q.mv = _refresh.mv RETURNING q.requested_at, q.n)
+        SELECT coalesce(pg_catalog.sum(c.n), 0), pg_catalog.min(c.requested_at) INTO claimed, first_request FROM c;
+        EXECUTE pg_catalog.format('REFRESH MATERIALIZED VIEW %s%s', CASE WHEN use_concurrently THEN 'CONCURRENTLY ' ELSE '' END, mv);
+        EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', mv) INTO row_count;
+        -- This refresh is a change of the registered views that read this one.
+        INSERT INTO denorm._mv_requests (mv) SELECT r.mv FROM denorm._mv_registry r WHERE _refresh.mv = ANY (r.reads_views);
+        INSERT INTO denorm.refresh_log (mv, first_request_at, started_at, finished_at, duration_ms, row_count,
+                                        requests_coalesced, "concurrently", status)
+        VALUES (mv, first_request, started, pg_catalog.clock_timestamp(),
+                EXTRACT(epoch FROM pg_catalog.clock_timestamp() - started) * 1000, row_count, claimed, use_concurrently, 'completed');
+        UPDATE denorm._mv_registry r SET last_refresh_at = started,
+               last_duration_ms = EXTRACT(epoch FROM pg_catalog.clock_timestamp() - started) * 1000,
+               last_status = 'completed', consecutive_failures = 0, next_attempt_at = NULL
+         WHERE r.mv = _refresh.mv;
+        PERFORM pg_catalog.pg_notify('denorm_refreshed', mv::text);
+        -- and, when Redis is configured, PUBLISH denorm:refreshed <view> through the outbox
+        -- (sent after this commits, at least once, like the counters' values).
+        IF coalesce(pg_catalog.current_setting('denorm.redis_url', true), '') <> '' THEN
+            INSERT INTO denorm._outbox (counter, key, channel) VALUES (mv::text, '{}', 'denorm:refreshed');
+        END IF;
+        RETURN row_count;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
+    END;
+    INSERT INTO denorm.refresh_log (mv, first_request_at, started_at, finished_at, duration_ms, row_count,
+                                    requests_coalesced, "concurrently", status, error)
+    SELECT _refresh.mv, pg_catalog.min(q.requested_at), started, pg_catalog.clock_timestamp(),
+           EXTRACT(epoch FROM pg_catalog.clock_timestamp() - started) * 1000, NULL, coalesce(pg_catalog.sum(q.n), 0),
+           use_concurrently, 'failed', message
+      FROM denorm._mv_requests q WHERE q.mv = _refresh.mv;
+    UPDATE denorm._mv_registry r SET last_status = 'failed', consecutive_failures = r.consecutive_failures + 1,
+           last_duration_ms = EXTRACT(epoch FROM pg_catalog.clock_timestamp() - started) * 1000,
+           next_attempt_at = pg_catalog.clock_timestamp() + denorm._failure_backoff(r.consecutive_failures + 1)
+     WHERE r.mv = _refresh.mv;
+    RAISE WARNING 'refresh of materialized view % failed: %', mv, message;
+    RETURN NULL;
+END $$;
