@@ -116,9 +116,24 @@ SELECT denorm.create_counter('pub_max', 'posts', 'best', 'upvotes', '{post_id}',
 SELECT denorm.publish_counter('pub_max', mode => 'stream');
 SELECT denorm.publish_counter('pub_votes', ttl => '-1 s');
 SELECT denorm.redis_resync('pub_votes');
+
+-- A deferred counter is published from its folds: its writers append nothing (their
+-- change is not in the target yet); each fold appends one entry per row it changed, with
+-- the delta it added, after it wrote the row.
+DELETE FROM denorm._outbox;
 CREATE TABLE d_t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+INSERT INTO d_t VALUES (1), (2), (3);
 SELECT denorm.create_counter('pub_deferred', 'd_t', 'n', 'upvotes', '{post_id}', deferred => true);
-SELECT denorm.publish_counter('pub_deferred');
+SELECT denorm.publish_counter('pub_deferred', mode => 'stream');
+INSERT INTO upvotes (post_id, weight) VALUES (1, 1), (1, 1), (3, 1);
+DELETE FROM upvotes WHERE post_id = 2;
+SELECT count(*) AS entries_before_the_fold FROM denorm._outbox WHERE counter = 'pub_deferred';
+SELECT denorm._fold('pub_deferred') AS rows_folded;
+SELECT * FROM entries WHERE counter = 'pub_deferred' ORDER BY key;
+SELECT field, value, delta FROM denorm._outbox_batch(100) WHERE counter = 'pub_deferred' ORDER BY field;
+SELECT id, n FROM d_t ORDER BY id;
+DELETE FROM denorm._outbox;
+SELECT denorm.unpublish_counter('pub_deferred');
 
 -- The settings: a URL that names no server is refused with the reason; the password is
 -- a superuser's to set and to see.

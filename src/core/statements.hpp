@@ -88,8 +88,9 @@ std::string counter_value_statement(const TargetDefinitions &on_target, const De
 
 // ---- Deferred counters (statements_fold.cpp) -----------------------------------------
 // $1 the counter's name. create (create_missing) inserts the missing rows of keys with a
-// positive pending delta; fold moves the deltas into the target rows, returning how
-// many rows changed.
+// positive pending delta; fold moves the deltas into the target rows, returning the
+// changes as JSON text: an array of [target key values (text, in target_key order),
+// delta], one per row changed (a published counter's outbox entries; denorm._fold).
 struct FoldStatements {
     std::optional<std::string> create;
     std::string fold;

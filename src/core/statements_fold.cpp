@@ -43,6 +43,10 @@ FoldStatements fold_statements(const Definition &d)
                    d.target + " t WHERE " + pending_match(d, "t", "p") + ") ON CONFLICT (" + joined(keys, ", ") +
                    ") DO NOTHING";
     const std::string &col = d.target_columns[0].ident;
+    // Each row changed, as [key values in target_key order as text, delta]: what a
+    // published counter's fold appends to the outbox (denorm._fold).
+    std::vector<std::string> key_texts;
+    for (const Column &k : d.target_key) key_texts.push_back("t." + k.ident + "::pg_catalog.text");
     std::vector<std::string> locked;
     for (size_t k : order) locked.push_back("t." + d.target_key[k].ident);
     s.fold = "WITH l AS (SELECT " + joined(locked, ", ") + " FROM " + d.target +
@@ -55,7 +59,10 @@ FoldStatements fold_statements(const Definition &d)
              "u AS (UPDATE " +
              d.target + " t SET " + col + " = t." + col + " OPERATOR(pg_catalog.+) s.delta" +
              (d.touch ? ", " + *d.touch + " = pg_catalog.now()" : "") + " FROM s WHERE " + pending_match(d, "t", "s") +
-             " AND s.delta OPERATOR(pg_catalog.<>) 0 RETURNING 1) SELECT pg_catalog.count(*) FROM u";
+             " AND s.delta OPERATOR(pg_catalog.<>) 0 RETURNING pg_catalog.json_build_array(ARRAY[" +
+             joined(key_texts, ", ") +
+             "], s.delta) AS change) SELECT coalesce(pg_catalog.json_agg(u.change), '[]')::pg_catalog.text "
+             "FROM u";
     return s;
 }
 

@@ -87,8 +87,9 @@ TEST(MaintenanceStatements, FoldLocksDeletesAndAddsInOneStatement)
               "delta FROM g GROUP BY g.key), u AS (UPDATE public.user_stats t SET post_count = t.post_count "
               "OPERATOR(pg_catalog.+) s.delta, seen = pg_catalog.now() FROM s WHERE t.day "
               "OPERATOR(pg_catalog.=) (s.key[1])::date AND t.user_id OPERATOR(pg_catalog.=) "
-              "(s.key[2])::integer AND s.delta OPERATOR(pg_catalog.<>) 0 RETURNING 1) SELECT "
-              "pg_catalog.count(*) FROM u");
+              "(s.key[2])::integer AND s.delta OPERATOR(pg_catalog.<>) 0 RETURNING "
+              "pg_catalog.json_build_array(ARRAY[t.user_id::pg_catalog.text, t.day::pg_catalog.text], s.delta) AS "
+              "change) SELECT coalesce(pg_catalog.json_agg(u.change), '[]')::pg_catalog.text FROM u");
 }
 
 TEST(MaintenanceStatements, ReconcileReportRecountsEveryKeyAtOnce)

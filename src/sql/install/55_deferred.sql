@@ -12,6 +12,7 @@ CREATE FUNCTION denorm._fold(counter_name text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d denorm._definitions;
+    changes json;
 BEGIN
     SELECT * INTO d FROM denorm._definitions x WHERE x.name = counter_name AND x.deferred;
     IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM denorm._pending_deltas p WHERE p.counter = counter_name) THEN
@@ -20,7 +21,15 @@ BEGIN
     IF d.create_missing THEN
         PERFORM denorm._as_owner(d.target, denorm._statement(counter_name, 'fold_create'), counter_name);
     END IF;
-    RETURN denorm._as_owner(d.target, denorm._statement(counter_name, 'fold'), counter_name)::bigint;
+    changes := denorm._as_owner(d.target, denorm._statement(counter_name, 'fold'), counter_name)::json;
+    -- A published counter's entries come from its folds: one per row the fold changed,
+    -- appended after the row was locked and written, as a writer's are.
+    IF EXISTS (SELECT 1 FROM denorm._publications p WHERE p.counter = counter_name) THEN
+        INSERT INTO denorm._outbox (counter, key, delta)
+        SELECT counter_name, ARRAY(SELECT pg_catalog.json_array_elements_text(c -> 0)), (c ->> 1)::numeric
+          FROM pg_catalog.json_array_elements(changes) c;
+    END IF;
+    RETURN pg_catalog.json_array_length(changes);
 END $$;
 
 -- Folds every deferred counter (run by the worker every denorm.fold_interval, and by

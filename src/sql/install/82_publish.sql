@@ -72,9 +72,6 @@ BEGIN
             pg_catalog.cardinality(d.target_columns) USING ERRCODE = 'feature_not_supported',
             HINT = 'Publish a count, sum, min or max.';
     END IF;
-    IF d.deferred THEN
-        RAISE EXCEPTION 'deferred counter "%" cannot be published yet', name USING ERRCODE = 'feature_not_supported';
-    END IF;
     IF redis_key IS NOT NULL AND redis_key = '' THEN
         RAISE EXCEPTION 'redis_key must not be empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
