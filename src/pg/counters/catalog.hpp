@@ -7,6 +7,7 @@
 extern "C" {
 #include "postgres.h"
 #include "executor/spi.h"
+#include "nodes/execnodes.h"
 #include "utils/hsearch.h"
 #include "fmgr.h"
 #include "nodes/primnodes.h"
@@ -71,6 +72,13 @@ struct CounterDef {
                                 // (direct_update.cpp); built on first use
     struct InitScan *init_scan; // how a new target row counts this definition's source rows
                                 // by an index scan (init_scan.cpp); built on first use
+    // The expression states of filter, value and a latest's carried values, built on first
+    // use in the entry's context and kept with it (row_contribution.cpp): building them
+    // per statement cost the writers more than evaluating them.
+    bool states_built;
+    ExprState *filter_state;
+    ExprState *value_state;
+    ExprState **carry_states;
 };
 
 inline bool is_extremum(const CounterDef *def) { return core::family_of(def->kind) != core::Family::Additive; }

@@ -40,12 +40,24 @@ void keep_best(const CounterDef *def, MemoryContext batch_cxt, Accum &acc, Datum
 
 }  // namespace
 
+// The states are kept for the life of the definition's cache entry: an ExprState made
+// without a parent holds no per-query state (evaluation works in the caller's
+// ExprContext), and the expressions are immutable scalar ones (the definition checks),
+// which cannot run a statement that would evaluate them again meanwhile.
 void init_state(DefState *state, Batch *batch, CounterDef *def)
 {
     state->batch = batch_definition(batch, def);
-    state->filter = def->filter ? ExecInitExpr(def->filter, nullptr) : nullptr;
-    state->value = def->value ? ExecInitExpr(def->value, nullptr) : nullptr;
-    state->carry = def->carry ? carry_states(def->carry) : nullptr;
+    if (!def->states_built) {
+        MemoryContext old = MemoryContextSwitchTo(def->owner->context);
+        def->filter_state = def->filter ? ExecInitExpr(def->filter, nullptr) : nullptr;
+        def->value_state = def->value ? ExecInitExpr(def->value, nullptr) : nullptr;
+        def->carry_states = def->carry ? carry_states(def->carry) : nullptr;
+        MemoryContextSwitchTo(old);
+        def->states_built = true;
+    }
+    state->filter = def->filter_state;
+    state->value = def->value_state;
+    state->carry = def->carry_states;
 }
 
 void accumulate(DefState *ds, Batch *batch, TupleTableSlot *slot, ExprContext *econtext, int sign)
