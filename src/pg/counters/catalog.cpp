@@ -33,6 +33,7 @@ extern "C" {
 #include "pg/callbacks.hpp"
 #include "pg/errors.hpp"
 #include "pg/counters/definition_loader.hpp"
+#include "pg/counters/expression.hpp"
 #include "pg/counters/latest_carry.hpp"
 #include "pg/privileges.hpp"
 
@@ -137,22 +138,6 @@ void prepare_fixed(void *arg)
     SPI_keepplan(a->plan);
 }
 
-
-// A definition's expression planned (constant-folded) for the writer's row trigger,
-// copied into `into`. Planning may fold calls of the expression's functions: as the
-// source's owner, who defined them, never as the extension's owner.
-Expr *planned_expression(Node *parsed, Oid source_owner, MemoryContext into)
-{
-    if (!parsed) return nullptr;
-    RunAs as_definer;
-    run_as_begin(&as_definer, source_owner);
-    Expr *planned = expression_planner(reinterpret_cast<Expr *>(parsed));
-    run_as_end(&as_definer);
-    MemoryContext old = MemoryContextSwitchTo(into);
-    Expr *copy = static_cast<Expr *>(copyObjectImpl(planned));
-    MemoryContextSwitchTo(old);
-    return copy;
-}
 
 DeltaKind delta_kind_of(Oid type)
 {

@@ -143,6 +143,19 @@ char *deparse_row_expression(Relation rel, Node *expr)
     return args.out;
 }
 
+Expr *planned_expression(Node *parsed, Oid source_owner, MemoryContext into)
+{
+    if (!parsed) return nullptr;
+    RunAs as_definer;
+    run_as_begin(&as_definer, source_owner);
+    Expr *planned = expression_planner(reinterpret_cast<Expr *>(parsed));
+    run_as_end(&as_definer);
+    MemoryContext old = MemoryContextSwitchTo(into);
+    Expr *copy = static_cast<Expr *>(copyObjectImpl(planned));
+    MemoryContextSwitchTo(old);
+    return copy;
+}
+
 
 }  // namespace denorm::pg
 

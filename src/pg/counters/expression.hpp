@@ -19,4 +19,9 @@ Node *parse_row_expression(Relation rel, const char *text, const char *what);
 // The expression as SQL text that means the same under any search_path.
 char *deparse_row_expression(Relation rel, Node *expr);
 
+// A parsed expression planned (constant-folded) for a writer's trigger, copied into
+// `into` (NULL for NULL). Planning may fold calls of the expression's functions: as the
+// source's owner, who defined them, never as the extension's owner.
+Expr *planned_expression(Node *parsed, Oid source_owner, MemoryContext into);
+
 }  // namespace denorm::pg
