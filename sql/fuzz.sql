@@ -94,7 +94,9 @@ INSERT INTO fuzz_baseline VALUES
     ('advise', '{}', 'ok'),
     ('publish_counter', ARRAY[$$'fz_count'$$, 'NULL', $$'hash'$$, 'NULL'], 'ok'),
     ('unpublish_counter', ARRAY[$$'fz_spare'$$], 'ok'),
-    ('redis_resync', ARRAY[$$'fz_spare'$$], 'ok');
+    ('redis_resync', ARRAY[$$'fz_spare'$$], 'ok'),
+    ('metrics', '{}', 'ok'),
+    ('stats_reset', '{}', 'ok');
 
 -- The call: the baseline of fn with the parameters named in overrides (name, expression,
 -- name, expression, ...) replaced, in named notation.
@@ -445,7 +447,9 @@ INSERT INTO fuzz_plan (non_owner, fn, o, expect) VALUES
     (true, 'publish_counter', '{}', '42501'),
     (true, 'unpublish_counter', '{}', '42501'),
     (true, 'redis_resync', '{}', '42501'),
-    (true, 'redis_resync', ARRAY['name', 'NULL'], 'ok');
+    (true, 'redis_resync', ARRAY['name', 'NULL'], 'ok'),
+    (true, 'metrics', '{}', 'ok'),
+    (true, 'stats_reset', '{}', '42501');
 
 GRANT USAGE ON SCHEMA fuzz TO regress_denorm_fuzz;
 GRANT ALL ON ALL TABLES IN SCHEMA fuzz TO regress_denorm_fuzz;

@@ -16,6 +16,7 @@ void _PG_init(void);
 }
 
 #include "core/redis_publish.hpp"
+#include "pg/stats/stats.hpp"
 #include "pg/gucs.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/counters/statement_batch.hpp"
@@ -130,12 +131,14 @@ void request_shmem()
 {
     if (previous_request) previous_request();
     shared_state_request();
+    stats_request();
 }
 
 void startup_shmem()
 {
     if (previous_startup) previous_startup();
     shared_state_startup();
+    stats_startup();
 }
 
 void register_launcher()

@@ -14,6 +14,7 @@ extern "C" {
 }
 
 #include "core/definition_rules.hpp"
+#include "pg/stats/stats.hpp"
 
 namespace denorm::pg {
 
@@ -82,6 +83,12 @@ struct CounterDef {
 };
 
 inline bool is_extremum(const CounterDef *def) { return core::family_of(def->kind) != core::Family::Additive; }
+
+// How denorm.stats lists a definition: 'counter' or 'latest' (stats.hpp).
+inline StatKind stat_kind_of(const CounterDef *def)
+{
+    return def->kind == core::Aggregate::Latest ? StatKind::Latest : StatKind::Counter;
+}
 
 struct CombinedPlan {
     char *names;                // the definitions it writes, comma-separated, in apply order

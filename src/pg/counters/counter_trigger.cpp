@@ -33,6 +33,7 @@ extern "C" {
 #include "pg/privileges.hpp"
 #include "pg/counters/statement_batch.hpp"
 #include "pg/counters/row_contribution.hpp"
+#include "pg/stats/stats.hpp"
 
 namespace denorm::pg {
 namespace {
@@ -132,6 +133,9 @@ Datum counter_stmt_trigger(FunctionCallInfo fcinfo)
     TupleDesc root_desc = root_rel ? RelationGetDescr(root_rel) : nullptr;
     read_transition_table(td->tg_oldtable, -1, rel, root_desc, batch, states, defs->ndefs);
     read_transition_table(td->tg_newtable, +1, rel, root_desc, batch, states, defs->ndefs);
+    int64 rows = (td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0) +
+                 (td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0);
+    for (int i = 0; i < defs->ndefs; i++) stat_call(stat_kind_of(&defs->defs[i]), defs->defs[i].name, rows);
     if (root_rel) table_close(root_rel, NoLock);
 
     statement_batch_end_of_trigger(batch);
@@ -179,6 +183,7 @@ Datum counter_row_trigger(FunctionCallInfo fcinfo)
     Batch *batch = statement_batch();
     RowStates *rs = row_states(batch, defs);
     for (int i = 0; i < defs->ndefs; i++) {
+        stat_call(stat_kind_of(&defs->defs[i]), defs->defs[i].name, 1);
         if (counts_the_same(&rs->states[i], td->tg_trigslot, td->tg_newslot, rs->econtext)) continue;
         accumulate(&rs->states[i], batch, td->tg_trigslot, rs->econtext, -1);
         accumulate(&rs->states[i], batch, td->tg_newslot, rs->econtext, +1);

@@ -24,6 +24,7 @@ extern "C" {
 #include "core/redis_publish.hpp"
 #include "pg/errors.hpp"
 #include "pg/gucs.hpp"
+#include "pg/stats/stats.hpp"
 #include "redis/hiredis_connection.hpp"
 
 namespace denorm::pg {
@@ -140,6 +141,27 @@ void record(bool ok, bool connected, const char *error)
                           3, types, values, nullptr, false, 0);
 }
 
+// denorm.stats: per publication, the drains its entries were in, the entries Redis
+// acknowledged, the drains that failed.
+void count_batch(const Rows &r, bool ok)
+{
+    const char **names = static_cast<const char **>(palloc(sizeof(char *) * (r.n + 1)));
+    int64 *entries = static_cast<int64 *>(palloc0(sizeof(int64) * (r.n + 1)));
+    int distinct = 0;
+    for (int i = 0; i < r.n; i++) {
+        if (!r.mode[i] || strcmp(r.mode[i], "announce") == 0) continue;
+        int at = 0;
+        while (at < distinct && strcmp(names[at], r.counter[i]) != 0) at++;  // a batch has few counters
+        if (at == distinct) names[distinct++] = r.counter[i];
+        entries[at]++;
+    }
+    for (int at = 0; at < distinct; at++) {
+        stat_call(StatKind::Publication, names[at], entries[at]);
+        if (ok) stat_written(StatKind::Publication, names[at], entries[at]);
+        else stat_failure(StatKind::Publication, names[at]);
+    }
+}
+
 void delete_sent(const Rows &r)
 {
     Datum *ids = static_cast<Datum *>(palloc(sizeof(Datum) * (r.n + 1)));
@@ -177,6 +199,7 @@ DENORM_FUNCTION(denorm_publish_pending)
         if (rows.n == 0) break;
         Sent sent = send_batch(rows, error, sizeof error);
         record(sent.ok, sent.connected, error);
+        count_batch(rows, sent.ok);
         if (!sent.ok) {
             failures++;
             next_attempt = TimestampTzPlusMilliseconds(

@@ -26,6 +26,7 @@ extern "C" {
 #include "pg/privileges.hpp"
 #include "pg/publish/outbox.hpp"
 #include "pg/shared_state.hpp"
+#include "pg/stats/stats.hpp"
 
 namespace denorm::pg {
 
@@ -104,10 +105,16 @@ bool refresh_one(Oid mv, int64 *row_count)
     (void) set_config_option("lock_timeout", timeout, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
     Oid types[1] = {REGCLASSOID};
     Datum values[1] = {ObjectIdGetDatum(mv)};
+    TimestampTz started = GetCurrentTimestamp();
     if (SPI_execute_with_args("SELECT denorm._refresh($1)", 1, types, values, nullptr, false, 0) != SPI_OK_SELECT)
         elog(ERROR, "could not run denorm._refresh()");
     bool isnull;
     Datum rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    char *schema = get_namespace_name(get_rel_namespace(mv));
+    char *view = get_rel_name(mv);
+    if (schema && view)
+        stat_refresh(psprintf("%s.%s", schema, view), !isnull,
+                     static_cast<double>(GetCurrentTimestamp() - started) / 1000.0);
     AtEOXact_GUC(true, nest);
     if (row_count) *row_count = isnull ? 0 : DatumGetInt64(rows);
     // A refresh announced through the outbox (PUBLISH denorm:refreshed): the worker sends

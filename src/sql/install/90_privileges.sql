@@ -30,8 +30,8 @@ GRANT SELECT, DELETE ON denorm._pending_deltas TO PUBLIC;
 -- No internal function is executable by PUBLIC, except these, which the public
 -- functions and views call with the caller's rights and which read only pg_catalog
 -- or filter by _may_see: the row filters themselves, mv_status's _memory_requests and
--- _can_refresh_concurrently, health()'s _preloaded, and the catalog readers of
--- health() and advise(). sql/security_acl.sql lists every function with its ACL.
+-- _can_refresh_concurrently, health()'s _preloaded, the catalog readers of
+-- health() and advise(), and the shared-memory counts denorm.stats reads. sql/security_acl.sql lists every function with its ACL.
 DO $revoke$
 DECLARE
     f regprocedure;
@@ -41,7 +41,8 @@ BEGIN
               WHERE p.pronamespace OPERATOR(pg_catalog.=) 'denorm'::regnamespace
                 AND p.proname LIKE '\_%'
                 AND p.proname NOT IN ('_may_see', '_may_see_counter', '_memory_requests', '_can_refresh_concurrently',
-                                      '_preloaded', '_counter_triggers', '_relation_tree', '_has_unique_index') LOOP
+                                      '_preloaded', '_counter_triggers', '_relation_tree', '_has_unique_index',
+                                      '_stats', '_stats_state', '_prometheus_label', '_visible_search_sources') LOOP
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;
 END $revoke$;
