@@ -42,6 +42,7 @@ SELECT denorm.create_latest('fz_latest', 'fz_target', '{last_body,last_at}', 'fz
                             '{body,at}', '{at,id}');
 -- A one-hour debounce: the worker running in this cluster never refreshes it by itself.
 SELECT denorm.register_mv('fz_mv', debounce => '1 hour', max_delay => '1 hour');
+SELECT denorm.create_search_source('fz_search', 'fz_source', 'body');   -- drop_search_source's
 CREATE ROLE regress_denorm_fuzz;
 
 -- fuzz_try: run sql; return "label: <SQLSTATE>", or "label: ok". With undo (only for
@@ -96,7 +97,12 @@ INSERT INTO fuzz_baseline VALUES
     ('unpublish_counter', ARRAY[$$'fz_spare'$$], 'ok'),
     ('redis_resync', ARRAY[$$'fz_spare'$$], 'ok'),
     ('metrics', '{}', 'ok'),
-    ('stats_reset', '{}', 'ok');
+    ('stats_reset', '{}', 'ok'),
+    ('create_search_source', ARRAY[$$'fz_new_search'$$, $$'fz_source'$$, $$'body'$$, $$'score::text'$$, 'NULL',
+                                   $$'score > 0'$$, $$'score'$$, $$'english'$$], 'ok'),
+    ('drop_search_source', ARRAY[$$'fz_search'$$, 'false'], 'ok'),
+    ('search', ARRAY[$$'fz body'$$, 'NULL', '20', 'true'], 'ok'),
+    ('search_reconcile', ARRAY[$$'fz_search'$$, 'true'], 'ok');
 
 -- The call: the baseline of fn with the parameters named in overrides (name, expression,
 -- name, expression, ...) replaced, in named notation.
@@ -152,8 +158,10 @@ SELECT p.proname, ARRAY[p.proargnames[i], 'NULL'],
   FROM pg_proc p JOIN fuzz_baseline b ON b.fn = p.proname, generate_series(1, p.pronargs) i
  WHERE p.pronamespace = 'denorm'::regnamespace AND p.proname !~ '^_'
  ORDER BY p.proname, i;
--- ... but the baseline counter is a sum, which needs a value.
+-- ... but the baseline counter is a sum, which needs a value; and a NULL query searches
+-- nothing (README "Search").
 UPDATE fuzz_plan SET expect = '22023' WHERE fn = 'create_counter' AND o = ARRAY['value', 'NULL'];
+UPDATE fuzz_plan SET expect = 'ok' WHERE fn = 'search' AND o = ARRAY['query', 'NULL'];
 
 -- 2. create_counter
 INSERT INTO fuzz_plan (fn, o, expect) VALUES
@@ -427,7 +435,54 @@ INSERT INTO fuzz_plan (fn, o, expect) VALUES
     ('redis_resync', ARRAY['name', $$'fz_count'$$], '42704'),
     ('redis_resync', ARRAY['name', $$''$$], '42704');
 
--- 9. A role that owns neither the tables nor the views, with every right on them: 42501
+-- 9. create_search_source, drop_search_source, search, search_reconcile (README "Search"):
+-- any query text is a query; bad arguments as for counters.
+INSERT INTO fuzz_plan (fn, o, expect) VALUES
+    ('create_search_source', ARRAY['name', $$''$$], '22023'),
+    ('create_search_source', ARRAY['name', $$repeat('x', 1000000)$$], '22023'),
+    ('create_search_source', ARRAY['name', $$'"Ünïcødé"'$$], '22023'),
+    ('create_search_source', ARRAY['name', $$'x; DROP TABLE fz_source'$$], '22023'),
+    ('create_search_source', ARRAY['name', $$'fz_search'$$], '42710'),
+    ('create_search_source', ARRAY['source', $$0::oid::regclass$$], '42P01'),
+    ('create_search_source', ARRAY['source', $$4294967295::oid::regclass$$], '42P01'),
+    ('create_search_source', ARRAY['source', $$'fz_view'$$], '42809'),
+    ('create_search_source', ARRAY['source', $$'fz_mv'$$], '42809'),
+    ('create_search_source', ARRAY['source', $$'"Ünïcødé"'$$], '42703'),
+    ('create_search_source', ARRAY['title', $$''$$], '0A000'),
+    ('create_search_source', ARRAY['title', $$repeat('x', 1000000)$$], '42703'),
+    ('create_search_source', ARRAY['title', $$'"Ünïcødé"'$$], 'ok'),
+    ('create_search_source', ARRAY['title', $$'body; DROP TABLE fz_source'$$], '0A000'),
+    ('create_search_source', ARRAY['title', $$'(SELECT body FROM fz_source LIMIT 1)'$$], '0A000'),
+    ('create_search_source', ARRAY['title', $$'at'$$], '0A000'),
+    ('create_search_source', ARRAY['doc_key', $$'at'$$], '0A000'),
+    ('create_search_source', ARRAY['doc_key', $$'target_id'$$], 'ok'),
+    ('create_search_source', ARRAY['filter', $$'score'$$], '42804'),
+    ('create_search_source', ARRAY['filter', $$'random() > 0.5'$$], '0A000'),
+    ('create_search_source', ARRAY['boost', $$'body'$$], '42804'),
+    ('create_search_source', ARRAY['boost', $$'sum(score)'$$], '0A000'),
+    ('create_search_source', ARRAY['language', $$'simple'$$], 'ok'),
+    ('drop_search_source', ARRAY['name', $$''$$], '42704'),
+    ('drop_search_source', ARRAY['name', $$repeat('x', 1000000)$$], '42704'),
+    ('drop_search_source', ARRAY['name', $$'fz_count'$$], '42704'),
+    ('drop_search_source', ARRAY['name', $$'fz_count'$$, 'if_exists', 'true'], 'ok'),
+    ('search', ARRAY['query', $$''$$], 'ok'),
+    ('search', ARRAY['query', $$repeat('x', 1000000)$$], 'ok'),
+    ('search', ARRAY['query', $$repeat('a b ', 500000)$$], 'ok'),
+    ('search', ARRAY['query', $$'!!! & | (('$$], 'ok'),
+    ('search', ARRAY['query', $$'"Ünïcødé" -or -"" :* <->'$$], 'ok'),
+    ('search', ARRAY['sources', $$'{}'$$], 'ok'),
+    ('search', ARRAY['sources', $$'{fz_search}'$$], 'ok'),
+    ('search', ARRAY['sources', $$'{NULL}'$$], '22023'),
+    ('search', ARRAY['sources', $$'{fz_count}'$$], '42704'),
+    ('search', ARRAY['max_results', '0'], '22023'),
+    ('search', ARRAY['max_results', '-2147483648'], '22023'),
+    ('search', ARRAY['max_results', '2147483647'], 'ok'),
+    ('search_reconcile', ARRAY['name', $$''$$], '42704'),
+    ('search_reconcile', ARRAY['name', $$repeat('x', 1000000)$$], '42704'),
+    ('search_reconcile', ARRAY['name', 'NULL'], 'ok'),
+    ('search_reconcile', ARRAY['fix', 'false'], 'ok');
+
+-- 10. A role that owns neither the tables nor the views, with every right on them: 42501
 -- (run_pending is not granted to PUBLIC: 42501 too). Reading and advice are for everyone.
 INSERT INTO fuzz_plan (non_owner, fn, o, expect) VALUES
     (true, 'create_counter', '{}', '42501'),
@@ -449,7 +504,12 @@ INSERT INTO fuzz_plan (non_owner, fn, o, expect) VALUES
     (true, 'redis_resync', '{}', '42501'),
     (true, 'redis_resync', ARRAY['name', 'NULL'], 'ok'),
     (true, 'metrics', '{}', 'ok'),
-    (true, 'stats_reset', '{}', '42501');
+    (true, 'stats_reset', '{}', '42501'),
+    (true, 'create_search_source', '{}', '42501'),
+    (true, 'drop_search_source', '{}', '42501'),
+    (true, 'search', '{}', 'ok'),
+    (true, 'search_reconcile', '{}', '42501'),
+    (true, 'search_reconcile', ARRAY['name', 'NULL'], 'ok');
 
 GRANT USAGE ON SCHEMA fuzz TO regress_denorm_fuzz;
 GRANT ALL ON ALL TABLES IN SCHEMA fuzz TO regress_denorm_fuzz;
@@ -485,7 +545,8 @@ LANGUAGE sql AS $$
         (SELECT count(*) FROM denorm.reconcile_log)::text,
         (SELECT string_agg(format('%s %s %s %s', p.counter, p.redis_key, p.mode, p.ttl), E'\n' ORDER BY p.counter)
            FROM denorm._publications p),
-        (SELECT count(*) FROM denorm._outbox)::text))
+        (SELECT count(*) FROM denorm._outbox)::text,
+        (SELECT string_agg(s::text, E'\n' ORDER BY s.name) FROM denorm._search_sources s)))
 $$;
 CREATE FUNCTION fuzz_data() RETURNS text
 LANGUAGE sql AS $$

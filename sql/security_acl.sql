@@ -11,9 +11,9 @@ SELECT d.classid, d.objid FROM pg_depend d JOIN pg_extension e ON e.oid = d.refo
  WHERE d.refclassid = 'pg_extension'::regclass AND e.extname = 'denorm' AND d.deptype = 'e';
 
 -- Functions: only the public API, the row filters and the catalog readers that public
--- functions and views call with the caller's rights are executable by PUBLIC; the two
--- SECURITY DEFINER functions are the event triggers, which maintain the catalog when a
--- table's owner alters or drops it.
+-- functions and views call with the caller's rights are executable by PUBLIC; the three
+-- SECURITY DEFINER functions are the event triggers (two for counters and views, one for
+-- search), which maintain the catalog when a table's owner alters or drops it.
 SELECT p.oid::regprocedure AS function,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute,
        p.prosecdef AS security_definer, p.proconfig

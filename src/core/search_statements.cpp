@@ -22,8 +22,8 @@ std::string search_upsert_statement()
            " AS d (source, doc_key, title, body, boost, document) "
            "SELECT $1, u.k, u.t, u.b, u.w, " +
            search_vector_sql("$2", "u.t", "u.b") +
-           " FROM pg_catalog.unnest($3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[], "
-           "$6::pg_catalog.float4[]) AS u(k, t, b, w) "
+           " FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]), "
+           "pg_catalog.unnest($5::pg_catalog.text[]), pg_catalog.unnest($6::pg_catalog.float4[])) AS u(k, t, b, w) "
            "ON CONFLICT (source, doc_key) DO UPDATE SET title = excluded.title, body = excluded.body, "
            "boost = excluded.boost, document = excluded.document "
            "WHERE (d.title, d.body, d.boost) IS DISTINCT FROM (excluded.title, excluded.body, excluded.boost)";
@@ -53,8 +53,8 @@ std::string search_recompute_query(const SearchSource &s)
 
 std::string search_stored_query()
 {
-    return std::string("SELECT d.doc_key, d.title, d.body, d.boost, d.document OPERATOR(pg_catalog.=) ") +
-           search_vector_sql("$2", "d.title", "d.body") + " FROM " + kDocuments +
+    return std::string("SELECT d.doc_key, d.title, d.body, d.boost, d.document OPERATOR(pg_catalog.=) (") +
+           search_vector_sql("$2", "d.title", "d.body") + ") FROM " + kDocuments +
            " d WHERE d.source OPERATOR(pg_catalog.=) $1 ORDER BY d.doc_key COLLATE \"C\"";
 }
 
