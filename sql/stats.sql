@@ -16,6 +16,7 @@ SELECT denorm.create_latest('st_last', 'posts', '{last_voter}', 'upvotes', '{pos
 CREATE MATERIALIZED VIEW vote_totals AS SELECT post_id, count(*) AS n FROM upvotes GROUP BY post_id;
 SELECT denorm.register_mv('vote_totals', debounce => '1 hour', max_delay => '1 hour');  -- refreshed here only
 SELECT denorm.publish_counter('st_votes');
+DELETE FROM denorm._outbox;   -- the current values publishing queued (no Redis here)
 SELECT denorm.stats_reset();
 
 -- Nothing done yet: a row per object, all zero.

@@ -77,13 +77,16 @@ std::vector<RedisCommand> connect_commands(const RedisAddress &address, const st
 }
 
 const char *const kHashWriteScript =
-    "local v = redis.call('HGET', KEYS[2], ARGV[1]) "
-    "if v and tonumber(v) >= tonumber(ARGV[2]) then return 0 end "
-    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) "
-    "if ARGV[3] == 'del' then redis.call('HDEL', KEYS[1], ARGV[1]) "
-    "else redis.call('HSET', KEYS[1], ARGV[1], ARGV[4]) end "
-    "if ARGV[5] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[5]) redis.call('EXPIRE', KEYS[2], ARGV[5]) end "
-    "return 1";
+    "local written = 0 "
+    "for i = 2, #ARGV, 4 do "
+    "local v = redis.call('HGET', KEYS[2], ARGV[i]) "
+    "if not v or tonumber(v) < tonumber(ARGV[i + 1]) then "
+    "redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) "
+    "if ARGV[i + 2] == 'del' then redis.call('HDEL', KEYS[1], ARGV[i]) "
+    "else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 3]) end "
+    "written = written + 1 end end "
+    "if ARGV[1] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[2], ARGV[1]) end "
+    "return written";
 
 std::vector<RedisCommand> plan_publish(const std::vector<OutboxEntry> &entries)
 {
@@ -114,10 +117,22 @@ std::vector<RedisCommand> plan_publish(const std::vector<OutboxEntry> &entries)
             hash[at->second] = e;  // ordered by id: this one is newer
         }
     }
-    for (const OutboxEntry *e : hash)
-        out.push_back({"EVAL", kHashWriteScript, "2", e->redis_key, e->redis_key + ":versions", e->field,
-                       std::to_string(e->id), e->value ? "set" : "del", e->value.value_or(""),
-                       e->ttl_seconds ? std::to_string(*e->ttl_seconds) : ""});
+    // One script call per Redis key and up to kFieldsPerScriptCall fields (a call per
+    // field cost Redis more than the writes), the fields in the order first seen.
+    std::map<std::string, size_t> open_call;  // redis_key -> its call in `out` still taking fields
+    for (const OutboxEntry *e : hash) {
+        auto at = open_call.find(e->redis_key);
+        if (at == open_call.end() || (out[at->second].size() - 5) / 4 >= kFieldsPerScriptCall) {
+            out.push_back({"EVAL", kHashWriteScript, "2", e->redis_key, e->redis_key + ":versions",
+                           e->ttl_seconds ? std::to_string(*e->ttl_seconds) : ""});
+            at = open_call.insert_or_assign(e->redis_key, out.size() - 1).first;
+        }
+        RedisCommand &call = out[at->second];
+        call.push_back(e->field);
+        call.push_back(std::to_string(e->id));
+        call.push_back(e->value ? "set" : "del");
+        call.push_back(e->value.value_or(""));
+    }
     return out;
 }
 
@@ -143,7 +158,14 @@ PublishOutcome publish(RedisConnection &connection, const std::vector<OutboxEntr
                             ": " + r.text;
             return outcome;
         }
-        if (commands[i][0] == "EVAL") (r.kind == RedisReply::Kind::Integer && r.integer == 1 ? outcome.written : outcome.stale)++;
+        if (commands[i][0] == "EVAL") {
+            std::size_t fields = (commands[i].size() - 6) / 4;
+            std::size_t written = r.kind == RedisReply::Kind::Integer && r.integer >= 0
+                                      ? std::min(fields, static_cast<std::size_t>(r.integer))
+                                      : 0;
+            outcome.written += written;
+            outcome.stale += fields - written;
+        }
         if (commands[i][0] == "XADD") outcome.written++;
         if (commands[i][0] == "PUBLISH") outcome.announced++;
     }

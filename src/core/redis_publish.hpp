@@ -65,12 +65,14 @@ struct OutboxEntry {
     std::optional<std::int64_t> ttl_seconds;
 };
 
-// The script hash mode runs: KEYS[1] the hash, KEYS[2] its versions; ARGV field, version,
-// 'set' or 'del', value, ttl in seconds or ''. Returns 1 when written, 0 when the stored
-// version is as new or newer.
+// The script hash mode runs: KEYS[1] the hash, KEYS[2] its versions; ARGV[1] the ttl in
+// seconds or '', then per field: field, version, 'set' or 'del', value. A field is written
+// only when its stored version is older; returns how many were written.
 extern const char *const kHashWriteScript;
+constexpr std::size_t kFieldsPerScriptCall = 500;
 
-// Hash: one script call per (Redis key, field), with the newest entry's value and id;
+// Hash: one script call per Redis key and up to kFieldsPerScriptCall fields, each field
+// with its newest entry's value and id;
 // stream: an XADD per entry, in id order (each followed by its EXPIRE when it has a TTL);
 // announce: a PUBLISH per entry, in id order.
 std::vector<RedisCommand> plan_publish(const std::vector<OutboxEntry> &entries);

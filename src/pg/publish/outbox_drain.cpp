@@ -30,7 +30,7 @@ extern "C" {
 namespace denorm::pg {
 namespace {
 
-constexpr int kBatch = 1000;
+constexpr int kBatch = 10000;
 constexpr int kMostBatchesPerCall = 100;
 constexpr core::Micros kFirstBackoff = 100 * core::kMillisecond;
 constexpr core::Micros kLongestBackoff = 30 * core::kSecond;
@@ -50,13 +50,14 @@ struct Rows {
     int64 *ttl;                                                        // -1: none
 };
 
-Rows read_batch()
+// The oldest entries after id `after` (the last one this call sent and deleted).
+Rows read_batch(int64 after)
 {
-    Oid types[1] = {INT4OID};
-    Datum args[1] = {Int32GetDatum(kBatch)};
+    Oid types[2] = {INT4OID, INT8OID};
+    Datum args[2] = {Int32GetDatum(kBatch), Int64GetDatum(after)};
     if (SPI_execute_with_args("SELECT id, counter, redis_key, mode, field, value, delta, ttl_seconds "
-                              "FROM denorm._outbox_batch($1) ORDER BY id",
-                              1, types, args, nullptr, false, 0) != SPI_OK_SELECT)
+                              "FROM denorm._outbox_batch($1, $2) ORDER BY id",
+                              2, types, args, nullptr, false, 0) != SPI_OK_SELECT)
         elog(ERROR, "denorm: reading the outbox failed");
     Rows r;
     r.n = static_cast<int>(SPI_processed);
@@ -194,8 +195,9 @@ DENORM_FUNCTION(denorm_publish_pending)
     }
     int64 total = 0;
     char error[512];
+    int64 after = 0;
     for (int b = 0; b < kMostBatchesPerCall; b++) {
-        Rows rows = read_batch();
+        Rows rows = read_batch(after);
         if (rows.n == 0) break;
         Sent sent = send_batch(rows, error, sizeof error);
         record(sent.ok, sent.connected, error);
@@ -213,6 +215,7 @@ DENORM_FUNCTION(denorm_publish_pending)
         failures = 0;
         next_attempt = 0;
         delete_sent(rows);
+        after = rows.id[rows.n - 1];  // ordered by id
         total += rows.n;
         if (rows.n < kBatch) break;
     }

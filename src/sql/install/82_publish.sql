@@ -87,6 +87,9 @@ BEGIN
     IF mode = 'stream' THEN
         CREATE INDEX IF NOT EXISTS _outbox_stream_keys ON denorm._outbox (counter, key);
     END IF;
+    -- Redis gets the current values first (published again after an unpublish, it
+    -- would otherwise keep stale ones until their rows change).
+    PERFORM denorm._redis_resync(name);
     PERFORM denorm._invalidate(d.source);
 END $$;
 
@@ -129,7 +132,7 @@ BEGIN
     RETURN n;
 END $$;
 
--- The oldest `max` entries with what to send: the Redis key, the field (the target key's
+-- The oldest `max` entries (after id `after`) with what to send: the Redis key, the field (the target key's
 -- values joined with ':') and the value — in hash mode the committed value now (NULL: the
 -- row is gone), in stream mode the value after the entry's transaction: the committed
 -- value less the deltas of the key's later entries (a key's entries are appended in
@@ -137,46 +140,60 @@ END $$;
 -- still here and the committed value includes exactly them). Entries of a counter no
 -- longer published come back with mode NULL: the drain deletes them. An announcement
 -- comes back with mode 'announce', its channel as the Redis key and the view as value.
-CREATE FUNCTION denorm._outbox_batch(max integer)
+CREATE FUNCTION denorm._outbox_batch(max integer, after bigint DEFAULT 0)
 RETURNS TABLE (id bigint, counter text, redis_key text, mode text, field text, value text, delta text, ttl_seconds bigint)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c record;
-    ids bigint[];
+    last bigint;
 BEGIN
-    SELECT pg_catalog.array_agg(o.id) INTO ids FROM (SELECT o.id FROM denorm._outbox o ORDER BY o.id LIMIT max) o;
-    IF ids IS NULL THEN
+    -- The batch is the entries with id in (after, last]: every statement below reads
+    -- that range under one snapshot (a STABLE function's), one index range scan each.
+    -- after: the last id a drain already sent in this call (the entries before it are
+    -- deleted, and a scan from the start would step over each of them again).
+    SELECT pg_catalog.max(o.id) INTO last
+      FROM (SELECT o.id FROM denorm._outbox o WHERE o.id > after ORDER BY o.id LIMIT max) o;
+    IF last IS NULL THEN
         RETURN;
     END IF;
     RETURN QUERY SELECT o.id, o.counter, o.channel, 'announce'::text, NULL::text, o.counter, NULL::text, NULL::bigint
-                   FROM denorm._outbox o WHERE o.id = ANY (ids) AND o.channel IS NOT NULL;
+                   FROM denorm._outbox o WHERE o.id > after AND o.id <= last AND o.channel IS NOT NULL;
     FOR c IN SELECT b.counter, p.redis_key, p.mode, EXTRACT(epoch FROM p.ttl)::bigint AS ttl, d.target, d.target_columns[1] AS col,
                     d.target_key
-               FROM (SELECT DISTINCT o.counter FROM denorm._outbox o WHERE o.id = ANY (ids) AND o.channel IS NULL) b
+               FROM (SELECT DISTINCT o.counter FROM denorm._outbox o WHERE o.id > after AND o.id <= last AND o.channel IS NULL) b
                LEFT JOIN denorm._publications p ON p.counter = b.counter
                LEFT JOIN denorm._definitions d ON d.name = b.counter LOOP
         IF c.mode IS NULL THEN
             RETURN QUERY SELECT o.id, o.counter, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint
-                           FROM denorm._outbox o WHERE o.id = ANY (ids) AND o.counter = c.counter AND o.channel IS NULL;
+                           FROM denorm._outbox o WHERE o.id > after AND o.id <= last AND o.counter = c.counter AND o.channel IS NULL;
             CONTINUE;
         END IF;
+        -- Stream: the deltas of each entry's later entries of its key, summed in one pass
+        -- over the keys' entries (a correlated sum per entry would cost the square of a
+        -- key's backlog after Redis was down a while).
         RETURN QUERY EXECUTE pg_catalog.format(
-            'SELECT b.id, b.counter, $1, $2, pg_catalog.array_to_string(b.key, '':''), %s, b.delta::text, $3
+            'WITH w AS (SELECT l.id, pg_catalog.sum(l.delta) OVER (PARTITION BY l.key ORDER BY l.id DESC
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS later
+                          FROM denorm._outbox l
+                         WHERE $2 OPERATOR(pg_catalog.=) ''stream'' AND l.counter OPERATOR(pg_catalog.=) $4
+                           AND l.channel IS NULL
+                           AND l.key IN (SELECT k.key FROM denorm._outbox k WHERE k.id OPERATOR(pg_catalog.>) $5
+                                          AND k.id OPERATOR(pg_catalog.<=) $6 AND k.counter OPERATOR(pg_catalog.=) $4))
+             SELECT b.id, b.counter, $1, $2, pg_catalog.array_to_string(b.key, '':''), %s, b.delta::text, $3
                FROM denorm._outbox b
+               LEFT JOIN w ON w.id OPERATOR(pg_catalog.=) b.id
                LEFT JOIN LATERAL (SELECT t.%I AS value FROM %s t WHERE %s) v ON true
-              WHERE b.id OPERATOR(pg_catalog.=) ANY ($5) AND b.counter OPERATOR(pg_catalog.=) $4 AND b.channel IS NULL',
+              WHERE b.id OPERATOR(pg_catalog.>) $5 AND b.id OPERATOR(pg_catalog.<=) $6
+                AND b.counter OPERATOR(pg_catalog.=) $4 AND b.channel IS NULL',
             CASE WHEN c.mode = 'stream'
-                 THEN '(v.value::pg_catalog.numeric OPERATOR(pg_catalog.-) coalesce((SELECT pg_catalog.sum(l.delta) '
-                      'FROM denorm._outbox l WHERE l.counter OPERATOR(pg_catalog.=) b.counter '
-                      'AND l.key OPERATOR(pg_catalog.=) b.key AND l.id OPERATOR(pg_catalog.>) b.id '
-                      'AND l.channel IS NULL), 0))::text'
+                 THEN '(v.value::pg_catalog.numeric OPERATOR(pg_catalog.-) coalesce(w.later, 0))::text'
                  ELSE 'v.value::text' END,
             c.col, c.target,
             (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I OPERATOR(pg_catalog.=) b.key[%s]::%s', u.k, u.o,
                         pg_catalog.format_type(a.atttypid, a.atttypmod)), ' AND ' ORDER BY u.o)
                FROM pg_catalog.unnest(c.target_key) WITH ORDINALITY u(k, o)
                JOIN pg_catalog.pg_attribute a ON a.attrelid = c.target AND a.attname = u.k))
-            USING c.redis_key, c.mode, c.ttl, c.counter, ids;
+            USING c.redis_key, c.mode, c.ttl, c.counter, after, last;
     END LOOP;
 END $$;
 
