@@ -8,6 +8,7 @@
 #include "pg/counters/direct_update.hpp"
 #include "pg/counters/latest_carry.hpp"
 #include "pg/privileges.hpp"
+#include "pg/counters/type_facts.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -52,8 +53,6 @@ struct DirectPlan {
 };
 
 namespace {
-
-bool integer_type(Oid type) { return type == INT2OID || type == INT4OID || type == INT8OID; }
 
 // A unique, immediate, valid btree index on plain columns that are exactly the target key.
 bool find_key_index(Relation rel, const CounterDef *def, DirectPlan *plan)
@@ -173,23 +172,6 @@ int64 integer_value(Datum d, Oid type)
     return DatumGetInt64(d);
 }
 
-// The column's new value; the errors are the UPDATE's (t.c + $1::int8, then the
-// assignment to the column's type).
-Datum integer_datum(int64 v, Oid type)
-{
-    if (type == INT2OID) {
-        if (v < PG_INT16_MIN || v > PG_INT16_MAX)
-            ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("smallint out of range")));
-        return Int16GetDatum(static_cast<int16>(v));
-    }
-    if (type == INT4OID) {
-        if (v < PG_INT32_MIN || v > PG_INT32_MAX)
-            ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("integer out of range")));
-        return Int32GetDatum(static_cast<int32>(v));
-    }
-    return Int64GetDatum(v);
-}
-
 // What new_values made of the row.
 enum class NewRow { Changed, Same, LeftToStatement };
 
@@ -221,6 +203,7 @@ NewRow new_values(CounterDef **defs, Accum **items, DirectPlan **plans, int n, T
         int64 v = integer_value(out->tts_values[a], plans[i]->column_type);
         if (pg_add_s64_overflow(v, items[i]->ival, &v))
             ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("bigint out of range")));
+        // The errors are the UPDATE's (t.c + $1::int8, then the assignment to the column's type).
         out->tts_values[a] = integer_datum(v, plans[i]->column_type);
         changed = true;
     }

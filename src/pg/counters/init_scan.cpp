@@ -4,6 +4,7 @@
 #include "pg/counters/latest_carry.hpp"
 #include "pg/counters/row_contribution.hpp"
 #include "pg/privileges.hpp"
+#include "pg/counters/type_facts.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -42,8 +43,6 @@ struct InitScan {
 };
 
 namespace {
-
-bool integer_type(Oid type) { return type == INT2OID || type == INT4OID || type == INT8OID; }
 
 // The counter column can hold what the writers add up for it without a cast.
 bool column_fits(const CounterDef *def, TupleDesc desc, InitScan *plan)
@@ -226,21 +225,6 @@ void start_columns(const CounterDef *def, const InitScan *plan, RowValues *row)
     row->set[c] = true;
 }
 
-Datum to_column_type(int64 sum, Oid type)
-{
-    if (type == INT2OID) {
-        if (sum < PG_INT16_MIN || sum > PG_INT16_MAX)
-            ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("smallint out of range")));
-        return Int16GetDatum(static_cast<int16>(sum));
-    }
-    if (type == INT4OID) {
-        if (sum < PG_INT32_MIN || sum > PG_INT32_MAX)
-            ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("integer out of range")));
-        return Int32GetDatum(static_cast<int32>(sum));
-    }
-    return Int64GetDatum(sum);
-}
-
 }  // namespace
 
 HeapTuple init_by_index_scans(const TargetInit *init, Relation target, HeapTuple tuple)
@@ -328,7 +312,7 @@ HeapTuple init_by_index_scans(const TargetInit *init, Relation target, HeapTuple
     for (int i = 0; i < n; i++)
         if (!is_extremum(defs[i])) {
             int c = plans[i]->column - 1;
-            row.values[c] = to_column_type(row.sums[c], plans[i]->column_type);
+            row.values[c] = integer_datum(row.sums[c], plans[i]->column_type);
             row.nulls[c] = false;
         }
     // The new tuple copies the values out of the batch before it goes.

@@ -25,4 +25,21 @@ bool comparable(Oid left, Oid right)
     return ok;
 }
 
+bool integer_type(Oid type) { return type == INT2OID || type == INT4OID || type == INT8OID; }
+
+Datum integer_datum(int64 v, Oid type)
+{
+    if (type == INT2OID) {
+        if (v < PG_INT16_MIN || v > PG_INT16_MAX)
+            ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("smallint out of range")));
+        return Int16GetDatum(static_cast<int16>(v));
+    }
+    if (type == INT4OID) {
+        if (v < PG_INT32_MIN || v > PG_INT32_MAX)
+            ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("integer out of range")));
+        return Int32GetDatum(static_cast<int32>(v));
+    }
+    return Int64GetDatum(v);
+}
+
 }  // namespace denorm::pg

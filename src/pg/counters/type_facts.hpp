@@ -1,5 +1,6 @@
-// type_facts.hpp — what the catalog says about types, as definition checks ask it:
-// ordering, assignment, comparison with =. Layer: pg glue. Regime: PostgreSQL.
+// type_facts.hpp — what denorm needs to know of types: what the definition checks ask
+// (ordering, assignment, comparison with =) and the integer columns written without a
+// statement. Layer: pg glue. Regime: PostgreSQL.
 #pragma once
 
 extern "C" {
@@ -14,5 +15,11 @@ bool orderable(Oid type);
 bool assignable(Oid from, Oid to);
 // Values of the two types can be compared with an = returning boolean.
 bool comparable(Oid left, Oid right);
+
+// smallint, integer or bigint: what a count or integer sum is written into without a statement.
+bool integer_type(Oid type);
+// `v` as a datum of integer type `type`; out of its range, the error the cast to it raises
+// ("smallint out of range", "integer out of range").
+Datum integer_datum(int64 v, Oid type);
 
 }  // namespace denorm::pg
