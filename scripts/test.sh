@@ -14,7 +14,7 @@
 #
 # Env knobs: DENORM_SKIP_SETUP=1 (no apt), DENORM_SUITES="unit regress isolation tap"
 # (subset), DENORM_TAP_FILES="test/t/060_upgrade.pl" (some TAP files), TAP_VERBOSE=1,
-# DENORM_SUITE_TIMEOUT=seconds per suite (default 300).
+# DENORM_SUITE_TIMEOUT=seconds per suite (default 600).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +33,7 @@ PG_ISO_REGRESS=$PGXS_DIR/src/test/isolation/pg_isolation_regress
 PG_PERL_LIB=$PGXS_DIR/src/test/perl
 TEST_USER=postgres
 SUITES=${DENORM_SUITES:-unit regress isolation tap}
-SUITE_TIMEOUT=${DENORM_SUITE_TIMEOUT:-300}
+SUITE_TIMEOUT=${DENORM_SUITE_TIMEOUT:-600}
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 TOTAL_PASS=0

@@ -117,7 +117,7 @@ bool fold_deferred()
 
 // Sends what the outbox holds to Redis in a transaction of its own (outbox_drain.cpp);
 // an error is logged and it is tried again next pass. Returns whether entries may be
-// left (a full run of batches): then the next pass comes at once.
+// left after a drain that sent some: then the next pass comes at once.
 bool publish_outbox(bool *published)
 {
     volatile bool more = false;
@@ -135,7 +135,10 @@ bool publish_outbox(bool *published)
                 Datum n = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
                 sent = !isnull && DatumGetInt64(n) > 0;
                 Datum left = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-                more = !isnull && DatumGetBool(left);
+                // Only a drain that sent something goes again at once: one that sent
+                // nothing (another session holds the drain, or Redis refused) waits for
+                // the next pass, a commit's wake-up or the backoff.
+                more = sent && !isnull && DatumGetBool(left);
             }
         });
     }

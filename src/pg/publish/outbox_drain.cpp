@@ -4,7 +4,7 @@
 // acknowledged, in the caller's transaction: if it rolls back the entries are sent again
 // (at least once). Called by the worker each pass and by run_pending(), never by a
 // writer. While Redis is unreachable the entries wait and this process backs off (100 ms
-// doubling to 30 s); the error is in denorm.outbox_status. The password never appears
+// doubling to 5 s); the error is in denorm.outbox_status. The password never appears
 // in a message. Layer: pg glue. Regime: PostgreSQL; the C++ objects (the connection,
 // the batch) live only inside guarded() sections that make no PostgreSQL call.
 extern "C" {
@@ -33,7 +33,9 @@ namespace {
 constexpr int kBatch = 10000;
 constexpr int kMostBatchesPerCall = 100;
 constexpr core::Micros kFirstBackoff = 100 * core::kMillisecond;
-constexpr core::Micros kLongestBackoff = 30 * core::kSecond;
+// Trying Redis again costs a connect timeout at most: a short cap brings the backlog out
+// within seconds of Redis being back.
+constexpr core::Micros kLongestBackoff = 5 * core::kSecond;
 
 // The process's connection and the settings it was made with (malloc'd: it outlives
 // every transaction).
@@ -207,7 +209,8 @@ DENORM_FUNCTION(denorm_publish_pending)
             next_attempt = TimestampTzPlusMilliseconds(
                 GetCurrentTimestamp(), denorm::core::exponential_backoff(failures, kFirstBackoff, kLongestBackoff) / 1000);
             ereport(LOG, (errmsg("denorm: publishing to Redis failed: %s", error),
-                          errdetail("%d entries wait in denorm._outbox; trying again in %ld ms.", rows.n,
+                          errdetail("A batch of %d entries was not sent (denorm.outbox_status says how many wait); "
+                                    "trying again in %ld ms.", rows.n,
                                     static_cast<long>(denorm::core::exponential_backoff(failures, kFirstBackoff,
                                                                                         kLongestBackoff) / 1000))));
             break;
