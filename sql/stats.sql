@@ -17,6 +17,8 @@ CREATE MATERIALIZED VIEW vote_totals AS SELECT post_id, count(*) AS n FROM upvot
 SELECT denorm.register_mv('vote_totals', debounce => '1 hour', max_delay => '1 hour');  -- refreshed here only
 SELECT denorm.publish_counter('st_votes');
 DELETE FROM denorm._outbox;   -- the current values publishing queued (no Redis here)
+CREATE TABLE notes (id int PRIMARY KEY, title text);
+SELECT denorm.create_search_source('st_notes', 'notes', 'title');
 SELECT denorm.stats_reset();
 
 -- Nothing done yet: a row per object, all zero.
@@ -27,6 +29,8 @@ SELECT kind, name, calls, rows_seen, target_rows_written, refreshes, failures, a
 INSERT INTO upvotes (post_id, voter) VALUES (1, 10), (1, 11), (2, 12);
 INSERT INTO upvotes (post_id, voter) VALUES (2, 13);
 UPDATE upvotes SET voter = 14 WHERE voter = 13;   -- the latest changes, the count does not
+INSERT INTO notes VALUES (1, 'first note'), (2, 'second note');
+UPDATE notes SET title = 'second note' WHERE id = 2;   -- the same document: nothing written
 SELECT denorm.refresh_now('vote_totals');
 SELECT kind, name, calls, rows_seen, target_rows_written, refreshes, failures, outbox_pending
   FROM denorm.stats WHERE name LIKE 'st%' ORDER BY kind, name;

@@ -20,6 +20,7 @@ extern "C" {
 #include "pg/errors.hpp"
 #include "pg/search/search_sources.hpp"
 #include "pg/search/search_sync.hpp"
+#include "pg/stats/stats.hpp"
 #include "pg/search/search_writer.hpp"
 
 namespace denorm::pg {
@@ -74,10 +75,14 @@ Datum search_stmt_trigger(FunctionCallInfo fcinfo)
     read_documents(td->tg_newtable, rel, root_desc, set, new_docs);
     if (root_rel) table_close(root_rel, NoLock);
 
+    int64 rows = (td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0) +
+                 (td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0);
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     for (int i = 0; i < set->n; i++) {
         DocWrites writes{};
         diff_documents(&old_docs[i], &new_docs[i], &writes);
+        stat_call(StatKind::Search, set->defs[i].name, rows);
+        stat_written(StatKind::Search, set->defs[i].name, writes.upserts.n + writes.ndeletes);
         write_documents(set->defs[i].name, set->defs[i].language, &writes);
     }
     SPI_finish();

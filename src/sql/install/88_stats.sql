@@ -1,6 +1,6 @@
 -------------------------------------------------------------------------------
 -- What an operator watches (README "What an operator watches"): denorm.stats, one row
--- per definition, registered view and publication, from counts kept in shared memory
+-- per definition, registered view, publication and search source, from counts kept in shared memory
 -- (src/pg/stats/stats.cpp: no table write per statement); denorm.metrics(), the same
 -- in Prometheus' text format. Each role sees the rows of relations it may read.
 -------------------------------------------------------------------------------
@@ -28,6 +28,8 @@ WITH objects AS (
     UNION ALL
     SELECT 'publication', p.counter, d.target
       FROM denorm._publications p JOIN denorm._definitions d ON d.name = p.counter
+    UNION ALL
+    SELECT 'search', s.name, s.source FROM denorm._search_sources s
 ), counted AS (SELECT * FROM denorm._stats()), state AS (SELECT * FROM denorm._stats_state())
 SELECT o.kind, o.name,
        coalesce(s.calls, 0) AS calls,
