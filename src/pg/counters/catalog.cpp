@@ -278,10 +278,6 @@ void load_source(SourceEntry *entry)
         });
         def->create_missing = l.create_missing;
         def->published = l.published;
-        if (def->published) {
-            Oid types[3] = {TEXTOID, TEXTARRAYOID, NUMERICOID};
-            def->outbox_plan = prepare_kept("INSERT INTO denorm._outbox (counter, key, delta) VALUES ($1, $2, $3)", 3, types);
-        }
         def->filter = planned_expression(l.filter, source_owner, cxt);
         def->value = planned_expression(l.value, source_owner, cxt);
         if (is_extremum(def)) {
@@ -375,7 +371,7 @@ SPIPlanPtr *source_plans(SourceEntry *e, int *n)
     for (int i = 0; i < e->defs.ndefs; i++) {
         CounterDef *def = &e->defs.defs[i];
         for (SPIPlanPtr plan : {def->update_plan, def->upsert_plan, def->pending_plan, def->fast_plan, def->lock_plan,
-                                def->recompute_plan, def->create_plan, def->outbox_plan})
+                                def->recompute_plan, def->create_plan})
             plans[(*n)++] = plan;
     }
     return plans;

@@ -68,7 +68,6 @@ struct CounterDef {
                                 // NULL when it cannot
 
     bool published;             // each target row it changes gets an outbox entry (82_publish.sql)
-    SPIPlanPtr outbox_plan;     // INSERT of ($1 name, $2 target key as text[], $3 delta), as the extension's owner
     struct DirectPlan *direct;  // count/sum: how to write the row without a statement
                                 // (direct_update.cpp); built on first use
     struct InitScan *init_scan; // how a new target row counts this definition's source rows

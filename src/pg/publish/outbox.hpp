@@ -8,9 +8,9 @@
 
 namespace denorm::pg {
 
-// Appends (def, target key of acc, its delta) to denorm._outbox as the extension's owner
-// (SPI connected, run as whichever role: the plan names only denorm's own objects) and
-// asks for the worker to be woken at commit.
+// Appends (def, target key of acc, its delta) to denorm._outbox (whoever the current
+// role is: the table is the extension's own) and asks for the worker to be woken at
+// commit.
 void append_outbox(const CounterDef *def, const Accum *acc);
 
 // Whether the extension's SQL has the outbox (it may be older than this library until
