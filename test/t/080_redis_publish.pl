@@ -19,55 +19,13 @@ use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use RedisTest;
 
-my ($redis_server) = grep { -x $_ } map { "$_/redis-server" } split /:/, "$ENV{PATH}:/usr/bin:/usr/sbin";
-BAIL_OUT('redis-server is not installed (scripts/setup.sh installs it)') unless $redis_server;
-
+my $redis = RedisTest->new;    # a redis-server with a password on a free loopback port
+my ($port, $password) = ($redis->port, $redis->password);
 my $tmp = PostgreSQL::Test::Utils::tempdir;
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $password = 'tap-secret-' . int(rand(1e9));
-my $redis;
 
-sub start_redis
-{
-    $redis = IPC::Run::start(
-        [ $redis_server, '--port', $port, '--bind', '127.0.0.1', '--requirepass', $password, '--save', '',
-          '--appendonly', 'yes', '--appendfsync', 'always', '--dir', $tmp, '--loglevel', 'warning' ],
-        '>', "$tmp/redis.log", '2>&1');
-    for (1 .. 100)
-    {
-        return if redis('PING') eq 'PONG';
-        usleep(50_000);
-    }
-    BAIL_OUT("redis-server did not start on port $port");
-}
-
-sub kill_redis
-{
-    $redis->signal('KILL');
-    eval { $redis->finish };
-}
-
-# One redis-cli command; its output, trimmed.
-sub redis
-{
-    my @command = @_;
-    my ($out, $err) = ('', '');
-    IPC::Run::run([ 'redis-cli', '-p', $port, '-a', $password, '--no-auth-warning', @command ],
-                  '>', \$out, '2>', \$err);
-    $out =~ s/\s+$//;
-    return $out;
-}
-
-# A hash as "field=value" lines, sorted by field.
-sub redis_hash
-{
-    my @items = split /\n/, redis('HGETALL', $_[0]);
-    my %h = @items;
-    return join("\n", map { "$_=$h{$_}" } sort { $a <=> $b } keys %h);
-}
-
-start_redis();
+$redis->start;
 
 my $node = PostgreSQL::Test::Cluster->new('redis_publish');
 $node->init;
@@ -119,15 +77,15 @@ sub outbox_empty { $node->safe_psql('postgres', 'SELECT count(*) FROM denorm._ou
 
 sub converged
 {
-    return redis_hash('denorm:post_votes') eq expected('votes') && redis_hash('app:weights') eq expected('weight');
+    return $redis->hash('denorm:post_votes') eq expected('votes') && $redis->hash('app:weights') eq expected('weight');
 }
 
 sub check_converged
 {
     my ($what) = @_;
     wait_until(sub { outbox_empty() && converged() }, $what);
-    is(redis_hash('denorm:post_votes'), expected('votes'), "$what: post_votes in Redis equals posts.votes");
-    is(redis_hash('app:weights'), expected('weight'), "$what: post_weight in Redis equals posts.weight");
+    is($redis->hash('denorm:post_votes'), expected('votes'), "$what: post_votes in Redis equals posts.votes");
+    is($redis->hash('app:weights'), expected('weight'), "$what: post_weight in Redis equals posts.weight");
 }
 
 # ---------------------------------------------------------------- mixed writers
@@ -186,19 +144,19 @@ finish_writers(run_writers(150));
 check_converged('after mixed writes');
 # 1000 is only ever written by rolled-back transactions and savepoints.
 is($node->safe_psql('postgres', q{SELECT count(*) FROM upvotes WHERE w >= 1000}), '0', 'rolled-back rows are gone');
-cmp_ok((sort { $b <=> $a } split /\n/, redis('HVALS', 'app:weights'))[0] // 0, '<', 1000,
+cmp_ok((sort { $b <=> $a } split /\n/, $redis->cmd('HVALS', 'app:weights'))[0] // 0, '<', 1000,
        'no rolled-back weight reached Redis');
 
 # A deleted target row: its field is deleted (HDEL).
 $node->safe_psql('postgres', 'DELETE FROM posts WHERE id = 20');
 $node->safe_psql('postgres', 'INSERT INTO upvotes (post_id, w, by_writer) VALUES (20, 1, 0)');
 check_converged('after a target row was deleted');
-is(redis('HEXISTS', 'denorm:post_votes', '20'), '0', 'the deleted post has no field');
+is($redis->cmd('HEXISTS', 'denorm:post_votes', '20'), '0', 'the deleted post has no field');
 
 # ---------------------------------------------------------------- Redis killed mid-stream
 my @runs = run_writers(600);
 usleep(100_000);
-kill_redis();
+$redis->kill;
 finish_writers(@runs);
 # Changes committed after the kill: the drain fails on them, and they wait.
 $node->safe_psql('postgres', 'INSERT INTO upvotes (post_id, w, by_writer) VALUES (1, 1, 0), (2, 1, 0)');
@@ -209,7 +167,7 @@ my $waiting = $node->safe_psql('postgres', 'SELECT pending FROM denorm.outbox_st
 cmp_ok($waiting, '>', 0, "the writers' changes wait in the outbox while Redis is down ($waiting entries)");
 unlike($node->safe_psql('postgres', 'SELECT last_error FROM denorm.outbox_status'), qr/\Q$password\E/,
        'the error does not show the password');
-start_redis();
+$redis->start;
 check_converged('after Redis came back');
 is($node->safe_psql('postgres', 'SELECT connected AND last_error IS NULL FROM denorm.outbox_status'), 't',
    'outbox_status: connected again, no error');
@@ -217,7 +175,7 @@ is($node->safe_psql('postgres', 'SELECT connected AND last_error IS NULL FROM de
 # ---------------------------------------------------------------- the stream
 # XRANGE's reply, flat: per entry its id and five field/value pairs (counter, key, value,
 # delta, version).
-my @lines = split /\n/, redis('XRANGE', 'app:vote-events', '-', '+');
+my @lines = split /\n/, $redis->cmd('XRANGE', 'app:vote-events', '-', '+');
 my (%seen, %chain, $entries_read, $repeats, $broken);
 while (@lines)
 {
@@ -240,8 +198,8 @@ is($last, $node->safe_psql('postgres',
    "each key's last stream value is its committed value");
 
 # ---------------------------------------------------------------- FLUSHALL, then redis_resync
-redis('FLUSHALL');
-is(redis('HLEN', 'denorm:post_votes'), '0', 'FLUSHALL emptied Redis');
+$redis->cmd('FLUSHALL');
+is($redis->cmd('HLEN', 'denorm:post_votes'), '0', 'FLUSHALL emptied Redis');
 my $entries = $node->safe_psql('postgres', 'SELECT denorm.redis_resync()');
 is($entries, '57', 'redis_resync() queued every target row of the three counters');
 check_converged('after FLUSHALL and redis_resync()');
@@ -280,5 +238,5 @@ wait_until(\&outbox_empty, 'the announcements left the outbox');
 unlike(slurp_file($node->logfile), qr/\Q$password\E/, 'the password is in no log line');
 
 $node->stop;
-kill_redis();
+$redis->kill;
 done_testing();

@@ -27,83 +27,16 @@ use Time::HiRes qw(usleep time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use RedisTest;
 use MvTest;
 
-my ($redis_server) = grep { -x $_ } map { "$_/redis-server" } split /:/, "$ENV{PATH}:/usr/bin:/usr/sbin";
-BAIL_OUT('redis-server is not installed (scripts/setup.sh installs it)') unless $redis_server;
-
+my $redis = RedisTest->new;    # a redis-server with a password on a free loopback port
+my ($port, $password) = ($redis->port, $redis->password);
+my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $down_seconds = $ENV{DENORM_REDIS_DOWN_SECONDS} // 30;
 die "DENORM_REDIS_DOWN_SECONDS must be a positive whole number, not '$down_seconds'" unless $down_seconds =~ /^[1-9]\d*$/;
 
-my $tmp = PostgreSQL::Test::Utils::tempdir;
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $password = 'tap-secret-' . int(rand(1e9));
-my $redis;    # the running redis-server's harness; undef while it is down
-
-sub start_redis
-{
-    $redis = IPC::Run::start(
-        [ $redis_server, '--port', $port, '--bind', '127.0.0.1', '--requirepass', $password, '--save', '',
-          '--appendonly', 'yes', '--appendfsync', 'always', '--dir', $tmp, '--loglevel', 'warning' ],
-        '>>', "$tmp/redis.log", '2>&1');
-    for (1 .. 100)
-    {
-        return if redis('PING') eq 'PONG';
-        usleep(50_000);
-    }
-    BAIL_OUT("redis-server did not start on port $port");
-}
-
-sub kill_redis
-{
-    return unless $redis;
-    $redis->signal('KILL');
-    eval { $redis->finish };
-    undef $redis;
-}
-
-# The redis-server must not outlive the test, whether it passed, failed or died. ($? is the
-# test's exit status: finishing the harness must not change it.)
-END
-{
-    local $?;
-    kill_redis();
-}
-
-# One redis-cli command; its output, trimmed.
-sub redis
-{
-    my @command = @_;
-    my ($out, $err) = ('', '');
-    IPC::Run::run([ 'redis-cli', '-p', $port, '-a', $password, '--no-auth-warning', @command ],
-                  '>', \$out, '2>', \$err);
-    $out =~ s/\s+$//;
-    return $out;
-}
-
-# A hash as "field=value" lines, sorted by field (the fields are numbers).
-sub redis_hash
-{
-    my %h = split /\n/, redis('HGETALL', $_[0]);
-    return join("\n", map { "$_=$h{$_}" } sort { $a <=> $b } keys %h);
-}
-
-# A stream's entries in stream order: { key, value, delta, version } each.
-sub redis_stream
-{
-    # XRANGE's reply, flat: per entry its id and five field/value pairs (counter, key,
-    # value, delta, version).
-    my @lines = split /\n/, redis('XRANGE', $_[0], '-', '+');
-    my @entries;
-    while (@lines)
-    {
-        my ($id, %f) = splice(@lines, 0, 11);
-        push @entries, \%f;
-    }
-    return @entries;
-}
-
-start_redis();
+$redis->start;
 
 my $node = PostgreSQL::Test::Cluster->new('redis_at_least_once');
 $node->init;
@@ -194,9 +127,9 @@ my $worker = wait_for_worker($node, 0, 'a worker runs for the database');
 
 # History before the kill: the stream's chains start here, from 0.
 $node->safe_psql('postgres', vote_transactions(30));
-wait_until(sub { pending() eq '0' && redis_hash('denorm:post_votes') eq expected('posts', 'votes') },
+wait_until(sub { pending() eq '0' && $redis->hash('denorm:post_votes') eq expected('posts', 'votes') },
            'the first votes are published', 60,
-           sub { 'pending ' . pending() . "; Redis:\n" . redis_hash('denorm:post_votes') . "\nposts:\n" . expected('posts', 'votes') });
+           sub { 'pending ' . pending() . "; Redis:\n" . $redis->hash('denorm:post_votes') . "\nposts:\n" . expected('posts', 'votes') });
 
 # Gate the drain so that the next batch holds several transactions per key: while a
 # session holds the drain's advisory lock (the one _publish_pending takes with
@@ -211,7 +144,7 @@ cmp_ok($batch, '<', 1000, 'and fit in one batch of the drain');
 my %in_flight = map { $_ => 1 } split /\n/, $node->safe_psql('postgres',
     q{SELECT id FROM denorm._outbox WHERE counter = 'post_votes_stream' ORDER BY id});
 cmp_ok(scalar(keys %in_flight), '>', 10, 'the batch holds stream entries');
-is(scalar(grep { $in_flight{ $_->{version} } } redis_stream('app:vote-events')), 0, 'Redis has none of them yet');
+is(scalar(grep { $in_flight{ $_->{version} } } $redis->stream('app:vote-events')), 0, 'Redis has none of them yet');
 
 # Stop the drain between send and delete: hold the row record() updates, then open the gate.
 my $locker = $node->background_psql('postgres');
@@ -224,12 +157,12 @@ my $worker_blocked = qq{SELECT count(*) FROM pg_stat_activity WHERE pid = $worke
                           AND query = 'denorm: publishing to Redis' AND $locker_pid = ANY (pg_blocking_pids(pid))};
 sub stream_has_batch
 {
-    my %seen = map { $_->{version} => 1 } redis_stream('app:vote-events');
+    my %seen = map { $_->{version} => 1 } $redis->stream('app:vote-events');
     return !grep { !$seen{$_} } keys %in_flight;
 }
 wait_until(sub {
         $node->safe_psql('postgres', $worker_blocked) eq '1'
-          && redis_hash('denorm:post_votes') eq expected('posts', 'votes')
+          && $redis->hash('denorm:post_votes') eq expected('posts', 'votes')
           && stream_has_batch()
     }, 'the worker sent the batch (Redis has every value) and waits for our row lock before deleting it', 60,
     sub { $node->safe_psql('postgres', q{SELECT string_agg(format('%s %s/%s %s', pid, wait_event_type, wait_event, query), '; ')
@@ -238,7 +171,7 @@ is(pending(), $batch, 'the sent entries are still in the outbox');
 
 # Votes committed while the drain is stuck: sent after the restart, with the batch again.
 $node->safe_psql('postgres', vote_transactions(10));
-my %versions_before = split /\n/, redis('HGETALL', 'denorm:post_votes:versions');
+my %versions_before = split /\n/, $redis->cmd('HGETALL', 'denorm:post_votes:versions');
 # Per field, the newest entry waiting: the version the field must end with.
 my %newest_entry = split /[|\n]/, $node->safe_psql('postgres',
     q{SELECT key[1], max(id) FROM denorm._outbox WHERE counter = 'post_votes' GROUP BY 1});
@@ -250,8 +183,8 @@ wait_until(sub { my ($rc, $out) = $node->psql('postgres', 'SELECT pending FROM d
            'after the crash restart the outbox drains', 60, \&pending);
 
 # The hash: every value, none rolled back.
-is(redis_hash('denorm:post_votes'), expected('posts', 'votes'), 'the hash equals posts.votes (nothing lost)');
-my %versions_after = split /\n/, redis('HGETALL', 'denorm:post_votes:versions');
+is($redis->hash('denorm:post_votes'), expected('posts', 'votes'), 'the hash equals posts.votes (nothing lost)');
+my %versions_after = split /\n/, $redis->cmd('HGETALL', 'denorm:post_votes:versions');
 my @rolled_back = grep { ($versions_after{$_} // 0) < $versions_before{$_} } sort keys %versions_before;
 is("@rolled_back", '', 'no hash field went back to an older version when the batch was sent again');
 my %expected_versions = (%versions_before, %newest_entry);
@@ -262,7 +195,7 @@ is(join(',', map { "$_=$versions_after{$_}" } sort keys %versions_after),
 # The stream: each entry of the killed batch twice, every other entry once; dropping
 # repeats by version (as a consumer does) leaves, per key, increasing versions whose
 # values chain from 0 to the committed value.
-my @stream = redis_stream('app:vote-events');
+my @stream = $redis->stream('app:vote-events');
 my (%times, %first, %chain, $broken, $changed);
 for my $e (@stream)
 {
@@ -339,8 +272,8 @@ sub clicks { $node->safe_psql('postgres', 'SELECT count(*) FROM clicks') }
 
 sub pages_converged
 {
-    return redis_hash('denorm:page_clicks') eq expected('pages', 'clicks')
-      && redis_hash('app:page-weights') eq expected('pages', 'weight');
+    return $redis->hash('denorm:page_clicks') eq expected('pages', 'clicks')
+      && $redis->hash('app:page-weights') eq expected('pages', 'weight');
 }
 
 # A short baseline with Redis up.
@@ -350,7 +283,7 @@ is($failed_up, 0, 'no transaction failed with Redis up');
 wait_until_drained('the baseline clicks are published');
 ok(pages_converged(), 'Redis equals the target tables after the baseline');
 
-kill_redis();
+$redis->kill;
 my $clicks_before = clicks();
 my $down_since = time;
 my ($tps_down, $done_down, $failed_down) = run_pgbench($down_seconds, "for $down_seconds s with Redis down");
@@ -368,17 +301,17 @@ wait_until(sub { $node->safe_psql('postgres', 'SELECT NOT connected AND last_err
 like($node->safe_psql('postgres', 'SELECT last_error FROM denorm.outbox_status'),
      qr/cannot connect to Redis at 127\.0\.0\.1:$port/, 'last_error says Redis cannot be reached');
 
-start_redis();
+$redis->start;
 my $up_at = time;
 # The worker tries again after its back-off (up to 30 s after a long outage), then drains.
 wait_until_drained('once Redis is back the outbox drains');
 note sprintf('Redis was down %.0f s; the outbox (%d entries then) was empty %.1f s after it came back',
              $up_at - $down_since, $waiting, time - $up_at);
-is(redis_hash('denorm:page_clicks'), expected('pages', 'clicks'), 'page_clicks in Redis equals pages.clicks');
-is(redis_hash('app:page-weights'), expected('pages', 'weight'), 'page_weight in Redis equals pages.weight');
+is($redis->hash('denorm:page_clicks'), expected('pages', 'clicks'), 'page_clicks in Redis equals pages.clicks');
+is($redis->hash('app:page-weights'), expected('pages', 'weight'), 'page_weight in Redis equals pages.weight');
 is($node->safe_psql('postgres', 'SELECT connected AND last_error IS NULL FROM denorm.outbox_status'), 't',
    'outbox_status: connected again, no error');
 
 $node->stop;
-kill_redis();
+$redis->kill;
 done_testing();
