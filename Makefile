@@ -56,7 +56,7 @@ EXTRA_CLEAN += $(OBJS:.o=.d)
 # ---------------------------------------------------------------------------------------
 # Harness targets (scripts/). They drive throwaway clusters as the postgres OS user;
 # `make`/`make install` above stay plain PGXS.
-.PHONY: test unit demo demo-stop
+.PHONY: test unit demo demo-stop platform-data
 
 test:
 	bash scripts/test.sh
@@ -71,3 +71,8 @@ demo:
 
 demo-stop:
 	bash scripts/demo-stop.sh
+
+# The discovery platform example's tables and data in the database the PG* variables name
+# (not a throwaway cluster): `make platform-data SCALE=1` (examples/discovery_platform).
+platform-data:
+	SCALE=$(or $(SCALE),1) bash scripts/platform-data.sh
