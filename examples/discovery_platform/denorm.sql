@@ -7,7 +7,9 @@
 -- view, their Redis INCRs and their nightly recount are the calls below.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
+\o /dev/null
 CREATE EXTENSION IF NOT EXISTS denorm CASCADE;   -- requires pg_trgm
+\echo 'denorm.sql: counters on projects'
 
 -- ----------------------------------------------------------------------------------------
 -- 1. Counters on projects: what a feed card and the project page show.
@@ -34,6 +36,7 @@ SELECT denorm.create_counter('project_investor_interest', 'projects', 'investor_
 --    the project counters above: an upvote changes projects.upvote_count, which changes
 --    upvotes_received, in the same transaction (a cascade).
 -- ----------------------------------------------------------------------------------------
+\echo 'denorm.sql: the dashboard'
 CREATE TABLE user_dashboard_stats (
     user_id              bigint PRIMARY KEY REFERENCES users,
     project_count        integer NOT NULL DEFAULT 0,
@@ -73,6 +76,7 @@ SELECT denorm.create_counter('dash_chains_following', 'user_dashboard_stats', 'c
 --    No index on last_message_at: a user's conversations are read through the primary key
 --    and sorted (a few dozen rows), and every new message keeps its row update HOT.
 -- ----------------------------------------------------------------------------------------
+\echo 'denorm.sql: the inbox'
 CREATE TABLE message_conversations (
     user_id              bigint NOT NULL,
     other_user_id        bigint NOT NULL,
@@ -102,6 +106,7 @@ SELECT denorm.create_latest('conv_last_received', 'message_conversations',
 -- ----------------------------------------------------------------------------------------
 -- 4. Intro requests (the seeds' intro_request_stats): received and sent, by status.
 -- ----------------------------------------------------------------------------------------
+\echo 'denorm.sql: intro requests'
 CREATE TABLE intro_request_stats (
     user_id           bigint PRIMARY KEY REFERENCES users,
     received          integer NOT NULL DEFAULT 0,
@@ -124,6 +129,7 @@ SELECT denorm.create_counter('intro_sent_accepted', 'intro_request_stats', 'sent
 -- ----------------------------------------------------------------------------------------
 -- 5. Chains: followers, projects, posts and the last post.
 -- ----------------------------------------------------------------------------------------
+\echo 'denorm.sql: chains'
 ALTER TABLE chains
     ADD COLUMN follower_count    integer NOT NULL DEFAULT 0,
     ADD COLUMN project_count     integer NOT NULL DEFAULT 0,
@@ -144,6 +150,7 @@ SELECT denorm.create_latest('chain_last_post', 'chains', '{last_post_id,last_pos
 --    counters above, not the 2M upvotes, so a refresh costs a scan of projects or users.
 --    Each has a unique index, so refreshes run CONCURRENTLY and readers never wait.
 -- ----------------------------------------------------------------------------------------
+\echo 'denorm.sql: materialized views'
 
 -- The trending feed: the 1,000 hottest live projects, Hacker-News style (activity over age).
 CREATE MATERIALIZED VIEW trending_feed AS
@@ -212,6 +219,7 @@ SELECT denorm.register_mv('admin_stats', debounce => '5 seconds', max_delay => '
 --    transaction, full text plus trigram typo tolerance on titles. Validated projects
 --    rank a little higher (boost from the proof score).
 -- ----------------------------------------------------------------------------------------
+\echo 'denorm.sql: search sources'
 SELECT denorm.create_search_source('projects', 'projects', title => 'title',
        body => $$tagline || ' ' || description || ' ' || category$$, filter => 'deleted_at IS NULL',
        boost => 'ln(1 + proof_score) / 20');
@@ -224,6 +232,7 @@ SELECT denorm.create_search_source('chains', 'chains', title => 'name', body => 
 --    the hash denorm:project_upvotes, field = project id, sent after commit by the worker.
 --    Only when denorm.redis_url is set: otherwise the entries would wait in the outbox.
 -- ----------------------------------------------------------------------------------------
+\echo 'denorm.sql: Redis'
 SELECT coalesce(current_setting('denorm.redis_url', true), '') <> '' AS have_redis \gset
 \if :have_redis
 SELECT denorm.publish_counter('project_upvotes');
@@ -238,3 +247,4 @@ SELECT denorm.publish_counter('project_upvotes');
 -- SELECT denorm.schedule_reconcile('0 3 * * *');
 -- ----------------------------------------------------------------------------------------
 ANALYZE projects, chains, user_dashboard_stats, message_conversations, intro_request_stats;
+\o
