@@ -30,8 +30,6 @@ std::string joined(const std::vector<std::string> &words, const char *separator,
 
 }  // namespace
 
-std::string SearchQuery::fuzzy_text() const { return joined(words, " ", kFuzzyMaxWords); }
-
 std::string SearchQuery::excluded_text() const { return joined(excluded, " or ", excluded.size()); }
 
 SearchQuery parse_search_query(std::string_view text, bool was_cut)

@@ -16,8 +16,15 @@ namespace denorm::core {
 // its cut last word dropped: websearch_to_tsquery recurses once per word and a search
 // box never needs more.
 constexpr size_t kSearchQueryMaxBytes = 1024;
-// The trigram match compares at most this many words with a title.
+// The trigram match compares at most this many words with a title, each of at least
+// kFuzzyMinChars characters (the glue counts them, and drops stop words too): a shorter
+// word has too few trigrams to tell a typo from another word, and would make nearly every
+// title a candidate.
 constexpr size_t kFuzzyMaxWords = 8;
+constexpr int kFuzzyMinChars = 4;
+// The trigram match ranks at most this many candidate titles (in the order the index
+// gives them): a typo of a word half the titles contain must not cost a pass over all.
+constexpr int kFuzzyCandidates = 1000;
 
 struct SearchQuery {
     std::string text;                    // what websearch_to_tsquery parses
@@ -25,8 +32,6 @@ struct SearchQuery {
     std::vector<std::string> excluded;   // words written -word (outside quotes)
     std::optional<std::string> typing;   // the last word when the text ends in it (no space,
                                          // quote or punctuation after it) and it is not excluded
-    // The words of the trigram match, joined by spaces (at most kFuzzyMaxWords); empty: none.
-    std::string fuzzy_text() const;
     // The excluded words as one websearch query of alternatives ("a or b"); empty: none.
     std::string excluded_text() const;
 };

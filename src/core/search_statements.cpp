@@ -1,6 +1,8 @@
 // search_statements.cpp — see search_statements.hpp. Layer: core (pure C++17).
 #include "core/search_statements.hpp"
 
+#include "core/search_query.hpp"
+
 namespace denorm::core {
 
 namespace {
@@ -69,11 +71,12 @@ std::string search_fulltext_query()
 
 std::string search_fuzzy_query(const std::string &trgm_schema)
 {
-    return "SELECT d.source, d.doc_key, d.title, " + trgm_schema +
-           ".word_similarity($2, d.title) OPERATOR(pg_catalog.+) d.boost AS score FROM " + kDocuments +
-           " d WHERE $2 OPERATOR(" + trgm_schema + ".<%) d.title AND d.source OPERATOR(pg_catalog.=) ANY ($1) "
-           "AND NOT d.document OPERATOR(pg_catalog.@@) $3 AND NOT d.document OPERATOR(pg_catalog.@@) $4 "
-           "ORDER BY score DESC, d.source COLLATE \"C\", d.doc_key LIMIT $5";
+    return "SELECT c.source, c.doc_key, c.title, " + trgm_schema +
+           ".word_similarity($2, c.title) OPERATOR(pg_catalog.+) c.boost AS score FROM (SELECT d.source, d.doc_key, "
+           "d.title, d.boost FROM " + kDocuments + " d WHERE $2 OPERATOR(" + trgm_schema +
+           ".<%) d.title AND d.source OPERATOR(pg_catalog.=) ANY ($1) AND NOT d.document OPERATOR(pg_catalog.@@) $3 "
+           "AND NOT d.document OPERATOR(pg_catalog.@@) $4 LIMIT " + std::to_string(kFuzzyCandidates) +
+           ") c ORDER BY score DESC, c.source COLLATE \"C\", c.doc_key LIMIT $5";
 }
 
 }  // namespace denorm::core

@@ -49,7 +49,8 @@ std::string search_fulltext_query();
 // $1 source names, $2 the query text, $3 the full-text query, $4 the excluded words
 // (tsquery), $5 how many: titles similar to the text by trigram word similarity (pg_trgm's
 // <% operator, which the title's GIN trigram index serves) that are no full-text match
-// and contain no excluded word, best first. trgm_schema: pg_trgm's schema, quoted.
+// and contain no excluded word, best first among the first kFuzzyCandidates the index
+// gives (core/search_query.hpp). trgm_schema: pg_trgm's schema, quoted.
 std::string search_fuzzy_query(const std::string &trgm_schema);
 
 }  // namespace denorm::core

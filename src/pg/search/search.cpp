@@ -17,6 +17,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "tsearch/ts_type.h"
 #include "utils/array.h"
@@ -41,7 +42,8 @@ namespace {
 // The query as the core read it, in palloc'd strings (NULL: none).
 struct UserQuery {
     char *text;
-    char *fuzzy;
+    int nwords;
+    char **words;  // not excluded, in order
     char *excluded;
     char *typing;
 };
@@ -57,9 +59,9 @@ UserQuery read_query(text *raw)
     guarded([&] {
         core::SearchQuery parsed = core::parse_search_query(std::string_view(data, cut), cut < len);
         q.text = palloc_string(parsed.text);
-        std::string fuzzy = parsed.fuzzy_text();
+        q.nwords = static_cast<int>(parsed.words.size());
+        q.words = palloc_strings(parsed.words);
         std::string excluded = parsed.excluded_text();
-        q.fuzzy = fuzzy.empty() ? nullptr : palloc_string(fuzzy);
         q.excluded = excluded.empty() ? nullptr : palloc_string(excluded);
         q.typing = parsed.typing ? palloc_string(*parsed.typing) : nullptr;
     });
@@ -153,6 +155,24 @@ Datum build_tsquery(Oid language, const UserQuery &q)
     memcpy(prefixed, query, VARSIZE(query));
     GETQUERY(prefixed)[i].qoperand.prefix = true;
     return PointerGetDatum(prefixed);
+}
+
+// The text the trigram match compares with titles in `language`: the query's words of at
+// least core::kFuzzyMinChars characters that are no stop word there, at most
+// core::kFuzzyMaxWords of them; NULL when none is left.
+char *fuzzy_text(Oid language, const UserQuery &q)
+{
+    StringInfoData buf;
+    initStringInfo(&buf);
+    size_t kept = 0;
+    for (int i = 0; i < q.nwords && kept < core::kFuzzyMaxWords; i++) {
+        if (pg_mbstrlen(q.words[i]) < core::kFuzzyMinChars) continue;
+        TSQuery lexemes = DatumGetTSQuery(
+            DirectFunctionCall2(plainto_tsquery_byid, ObjectIdGetDatum(language), CStringGetTextDatum(q.words[i])));
+        if (lexemes->size == 0) continue;  // a stop word
+        appendStringInfo(&buf, "%s%s", kept++ ? " " : "", q.words[i]);
+    }
+    return kept ? buf.data : nullptr;
 }
 
 struct Hit {
@@ -295,13 +315,15 @@ DENORM_FUNCTION(denorm_search)
         run_as_owner(fulltext_plan, values, nullptr);
         collect(&hits, 0);
     }
-    if (fuzzy && q.fuzzy && hits.n < max_results) {
+    if (fuzzy && hits.n < max_results) {
         int fulltext = hits.n;
         for (int g = 0; g < ngroups; g++) {
+            char *similar_to = fuzzy_text(group_language[g], q);
+            if (!similar_to) continue;
             Datum excluded = q.excluded ? DirectFunctionCall2(websearch_to_tsquery_byid, ObjectIdGetDatum(group_language[g]),
                                                               CStringGetTextDatum(q.excluded))
                                         : empty_tsquery();
-            Datum values[5] = {group_names[g], CStringGetTextDatum(q.fuzzy), queries[g], excluded,
+            Datum values[5] = {group_names[g], CStringGetTextDatum(similar_to), queries[g], excluded,
                                Int32GetDatum(max_results - fulltext)};
             run_as_owner(fuzzy_plan, values, nullptr);
             collect(&hits, 1);
