@@ -60,7 +60,13 @@ declare -A PAGE_TITLE=([feed]="Feed (trending, first 20)" [project_leaderboard]=
     [chains]="Chains list (first 50)" [project]="Project details" [search]="Search" [admin]="Admin stats")
 # The seeds' claims (ms before -> after), where they made one.
 declare -A CLAIM=([feed]="800 -> 120" [project_leaderboard]="1200 -> 80" [builder_leaderboard]="1200 -> 80"
-    [dashboard]="600 -> 50" [chains]="500 -> 90" [project]="700 -> 100" [search]="1500 -> 150")
+    [dashboard]="600 -> 50" [chains]="500 -> 90" [project]="700 -> 100" [search]="1500 -> 150"
+    [dashboard_top]="600 -> 50" [project_top]="700 -> 100")
+# The per-user and per-project pages again for the heaviest entity of the data (a page the
+# seeds may have timed): the builder with the most upvotes received, the user with the
+# most messages, the most upvoted project; the keys' titles are set after the load.
+HEAVY=(dashboard_top inbox_top project_top)
+PAGE_KEYS=("${PAGES[@]}" "${HEAVY[@]}")
 # Mixed workload: reads of every page and the writes, weights in % of transactions.
 declare -A READ_WEIGHT=([feed]=15 [project]=20 [dashboard]=10 [inbox]=10 [search]=8 [project_leaderboard]=5
     [builder_leaderboard]=4 [chains]=5 [admin]=1)
@@ -145,6 +151,15 @@ read -r N_USERS N_PROJECTS N_CHAINS N_MESSAGES <<<"$(q -F ' ' -c "SELECT (SELECT
     (SELECT count(*) FROM projects), (SELECT count(*) FROM chains), (SELECT max(id) FROM messages)")"
 PUBLISHED=$(q -c "SELECT count(*) FROM denorm._publications")
 PGB_VARS=(-D users="$N_USERS" -D projects="$N_PROJECTS" -D chains="$N_CHAINS" -D messages="$N_MESSAGES")
+read -r TOP_BUILDER TOP_BUILDER_UP TOP_INBOX TOP_INBOX_N TOP_PROJECT TOP_PROJECT_UP <<<"$(q -F ' ' -c "
+    SELECT * FROM (SELECT p.user_id, count(*) FROM upvotes u JOIN projects p ON p.id = u.project_id
+                    WHERE p.deleted_at IS NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1) b,
+                  (SELECT x, count(*) FROM (SELECT sender_id AS x FROM messages UNION ALL SELECT recipient_id FROM messages) m
+                    GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1) i,
+                  (SELECT project_id, count(*) FROM upvotes GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1) t")"
+PAGE_TITLE[dashboard_top]="User dashboard, busiest builder ($TOP_BUILDER_UP upvotes received)"
+PAGE_TITLE[inbox_top]="Inbox, busiest user ($TOP_INBOX_N messages)"
+PAGE_TITLE[project_top]="Project details, most upvoted project ($TOP_PROJECT_UP upvotes)"
 
 # Views settled: nothing pending and no refresh running, twice in a row 0.3 s apart.
 settle_views() {
@@ -238,9 +253,16 @@ PARAMS='\set user_id random(1, :users)
 \set project_id 1 + (int(:projects * pow(random(0, 999999) / 1000000.0, 2)) * 7919 + 17) % :projects
 \set term random(1, 10)'
 chunk() { awk -v want="$1 $2" '/^-- @page /{ on = ($3 " " $4 == want); next } /^-- @end/{ on = 0 } on' "$EX/pages.sql"; }
-for p in "${PAGES[@]}"; do
+params_of() {  # params_of KEY: the \set lines of a page key
+    case $1 in
+    *_top) printf '\\set user_id %s\n\\set viewer_id 1\n\\set project_id %s\n\\set term 1\n' \
+               "$([[ $1 == inbox_top ]] && echo "$TOP_INBOX" || echo "$TOP_BUILDER")" "$TOP_PROJECT" ;;
+    *) echo "$PARAMS" ;;
+    esac
+}
+for p in "${PAGE_KEYS[@]}"; do
     for v in before after; do
-        { echo "$PARAMS"; chunk "$p" "$v"; } >"$DIR/scripts/page_${p}_$v.sql"
+        { params_of "$p"; chunk "${p%_top}" "$v"; } >"$DIR/scripts/page_${p}_$v.sql"
     done
 done
 pgb() { "$PG_BINDIR/pgbench" -n -M "$PROTOCOL" "${PGB_VARS[@]}" "$@" "$DB"; }
@@ -250,17 +272,18 @@ pgb() { "$PG_BINDIR/pgbench" -n -M "$PROTOCOL" "${PGB_VARS[@]}" "$@" "$DB"; }
 declare -A P50 P99 PN SAME
 run_pages() {
     local p v i order k cols out_b out_a same_all=yes nrows
-    log "== pages alone: 1 client, ${PAGE_SECONDS} s per page and variant"
+    log "== pages alone: 1 client, ${PAGE_SECONDS} s per page and variant; load average $(cut -d' ' -f1-3 /proc/loadavg)"
     # Same rows? Five parameter sets per page, on fresh views.
-    for p in "${PAGES[@]}"; do
+    for p in "${PAGE_KEYS[@]}"; do
         same_all=yes nrows=0
         for k in 1 2 3 4 5; do
             local prm="\\set user_id $(( 1 + (k * 7919) % N_USERS ))
 \\set viewer_id $(( 1 + (k * 104729) % N_USERS ))
 \\set project_id $(( 1 + ((k * k - 1) * 7919 + 17) % N_PROJECTS ))
 \\set term $(( k * 2 - 1 ))"
-            out_b=$({ echo "$prm"; chunk "$p" before; } | "$PG_BINDIR/psql" -X -q -At -F '|' -v ON_ERROR_STOP=1 2>&1)
-            out_a=$({ echo "$prm"; chunk "$p" after; } | "$PG_BINDIR/psql" -X -q -At -F '|' -v ON_ERROR_STOP=1 2>&1)
+            if [[ $p == *_top ]]; then prm=$(params_of "$p"); [[ $k == 1 ]] || continue; fi
+            out_b=$({ echo "$prm"; chunk "${p%_top}" before; } | "$PG_BINDIR/psql" -X -q -At -F '|' -v ON_ERROR_STOP=1 2>&1)
+            out_a=$({ echo "$prm"; chunk "${p%_top}" after; } | "$PG_BINDIR/psql" -X -q -At -F '|' -v ON_ERROR_STOP=1 2>&1)
             if [[ $p == feed ]]; then   # the score moves with now(): compare everything else
                 out_b=$(awk -F'|' -v OFS='|' '{ NF--; print }' <<<"$out_b"); out_a=$(awk -F'|' -v OFS='|' '{ NF--; print }' <<<"$out_a")
             fi
@@ -272,7 +295,7 @@ run_pages() {
         fi
         SAME[$p]="$same_all ($nrows rows)"
     done
-    for p in "${PAGES[@]}"; do
+    for p in "${PAGE_KEYS[@]}"; do
         for v in before after; do   # warm-up, not recorded
             pgb -c 1 -t 2 -f "$DIR/scripts/page_${p}_$v.sql" >/dev/null 2>&1 || true
         done
@@ -332,7 +355,7 @@ run_load() {  # run_load PART VARIANT ROUND: one pgbench run; (b) runs are check
 }
 run_part() {  # run_part PART
     local r v order
-    log "== $1: $CLIENTS clients, $([[ $1 == mixed ]] && echo "$MIXED_SECONDS" || echo "$WRITE_SECONDS") s per run, --max-tries=1"
+    log "== $1: $CLIENTS clients, $([[ $1 == mixed ]] && echo "$MIXED_SECONDS" || echo "$WRITE_SECONDS") s per run, --max-tries=1; load average $(cut -d' ' -f1-3 /proc/loadavg)"
     for (( r = 1; r <= ROUNDS; r++ )); do
         if (( r % 2 )); then order="a b"; else order="b a"; fi
         for v in $order; do run_load "$1" "$v" "$r"; done
@@ -404,12 +427,13 @@ before of $(( (PAGE_SECONDS + 1) / 2 )) s each after two unrecorded transactions
 the whole page (all its statements, client round trips included) from \`pgbench -l\`,
 nearest-rank percentiles. "Same rows": before and after compared on five parameter sets
 each (the feed without its score column, which moves with now()) right after the views
-were refreshed.
+were refreshed. The last three rows repeat the per-user and per-project pages with fixed
+parameters: the heaviest builder, inbox and project of the data.
 
 | page | before p50 ms | before p99 ms | after p50 ms | after p99 ms | speedup p50 | speedup p99 | n before / after | same rows |
 |---|---:|---:|---:|---:|---:|---:|---:|---|
 EOF
-    for p in "${PAGES[@]}"; do
+    for p in "${PAGE_KEYS[@]}"; do
         echo "| ${PAGE_TITLE[$p]} | $(fmt_ms "${P50[$p,before]}") | $(fmt_ms "${P99[$p,before]}") | $(fmt_ms "${P50[$p,after]}") | $(fmt_ms "${P99[$p,after]}") | $(ratio "${P50[$p,before]}" "${P50[$p,after]}")× | $(ratio "${P99[$p,before]}" "${P99[$p,after]}")× | ${PN[$p,before]} / ${PN[$p,after]} | ${SAME[$p]} |"
     done
     cat <<EOF
@@ -421,7 +445,7 @@ faster and after p99 ≤ 5 ms at SCALE=1.
 | page | seeds: before -> after ms (speedup) | here: before -> after p50 ms (speedup) | ≥ 10× | after p99 ≤ 5 ms |
 |---|---|---|---|---|
 EOF
-    for p in "${PAGES[@]}"; do
+    for p in "${PAGE_KEYS[@]}"; do
         claim=${CLAIM[$p]:-}
         if [[ -n $claim ]]; then
             claim="$claim ($(awk -v c="$claim" 'BEGIN { split(c, a, " -> "); printf "%.0f", a[1] / a[2] }')×)"
@@ -563,7 +587,7 @@ q -F ' | ' -c "SELECT '| ' || kind, name, calls, rows_seen, target_rows_written,
 # Pictures
 if [[ -n $PICS ]] && command -v gnuplot >/dev/null; then
     if [[ " $PARTS " == *" pages "* ]]; then
-        for p in "${PAGES[@]}"; do
+        for p in "${PAGE_KEYS[@]}"; do
             printf '%s\t%s\t%s\n' "${PAGE_TITLE[$p]% (*}" "${P50[$p,before]}" "${P50[$p,after]}"
         done >"$DIR/pages.dat"
         ymin=$(awk -F'\t' '{ for (i = 2; i <= 3; i++) if ($i != "-" && (m == "" || $i + 0 < m)) m = $i + 0 }
