@@ -127,6 +127,10 @@ if [[ $USE_REDIS == 1 ]]; then
 fi
 mapfile -t extra_lines < <([[ -n $EXTRA_CONF ]] && tr ';' '\n' <<<"$EXTRA_CONF")
 cluster_start "bench/platform.sh" "${conf[@]}" "${extra_lines[@]}"
+# The library the server loaded at start (another `make install` during the run does not change it).
+SO=$("$PG_CONFIG" --pkglibdir)/denorm.so
+SO_INFO="$SO, installed $(date -u -r "$SO" '+%Y-%m-%d %H:%M:%S UTC'), md5 $(md5sum "$SO" | cut -c1-12) (as loaded at server start)"
+HEAD_INFO="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ had uncommitted changes)')"
 export PGHOST=$DIR PGPORT=$PORT PGUSER=postgres PGDATABASE=$DB
 RAW=$DIR/raw.txt
 : >"$RAW"
@@ -401,9 +405,8 @@ EOF
 {
     echo "date:            $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "host:            $(uname -sr), $(nproc) cores, load average at start of report $(cut -d' ' -f1-3 /proc/loadavg) (shared with other work)"
-    echo "repo HEAD:       $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ has uncommitted changes)')"
-    lib="$("$PG_CONFIG" --pkglibdir)/denorm.so"
-    echo "denorm.so:       $lib, installed $(date -u -r "$lib" '+%Y-%m-%d %H:%M:%S UTC'), md5 $(md5sum "$lib" | cut -c1-12)"
+    echo "repo HEAD:       $HEAD_INFO at the start"
+    echo "denorm.so:       $SO_INFO"
     q -c "SELECT 'server:          ' || version()"
     q -c "SELECT format('setting:         %s = %s', name, setting) FROM pg_settings
           WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'work_mem', 'max_parallel_workers_per_gather',
