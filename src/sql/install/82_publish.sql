@@ -168,26 +168,29 @@ BEGIN
                            FROM denorm._outbox o WHERE o.id > after AND o.id <= last AND o.counter = c.counter AND o.channel IS NULL;
             CONTINUE;
         END IF;
-        -- Stream: the deltas of each entry's later entries of its key, summed in one pass
-        -- over the keys' entries (a correlated sum per entry would cost the square of a
-        -- key's backlog after Redis was down a while).
+        -- Stream: each entry's value is the committed value less the deltas of its key's
+        -- later entries, summed by one window over the keys' entries (no self-join: with
+        -- the outbox's estimates the planner re-ran a joined window per row).
         RETURN QUERY EXECUTE pg_catalog.format(
-            'WITH w AS (SELECT l.id, pg_catalog.sum(l.delta) OVER (PARTITION BY l.key ORDER BY l.id DESC
-                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS later
-                          FROM denorm._outbox l
-                         WHERE $2 OPERATOR(pg_catalog.=) ''stream'' AND l.counter OPERATOR(pg_catalog.=) $4
-                           AND l.channel IS NULL
-                           AND l.key IN (SELECT k.key FROM denorm._outbox k WHERE k.id OPERATOR(pg_catalog.>) $5
-                                          AND k.id OPERATOR(pg_catalog.<=) $6 AND k.counter OPERATOR(pg_catalog.=) $4))
-             SELECT b.id, b.counter, $1, $2, pg_catalog.array_to_string(b.key, '':''), %s, b.delta::text, $3
+            CASE WHEN c.mode = 'stream' THEN
+            'SELECT b.id, b.counter, $1, $2, pg_catalog.array_to_string(b.key, '':''),
+                    (v.value::pg_catalog.numeric OPERATOR(pg_catalog.-) coalesce(b.later, 0))::text, b.delta::text, $3
+               FROM (SELECT l.id, l.counter, l.key, l.delta,
+                            pg_catalog.sum(l.delta) OVER (PARTITION BY l.key ORDER BY l.id DESC
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS later
+                       FROM denorm._outbox l
+                      WHERE l.counter OPERATOR(pg_catalog.=) $4 AND l.channel IS NULL
+                        AND l.key IN (SELECT k.key FROM denorm._outbox k WHERE k.id OPERATOR(pg_catalog.>) $5
+                                         AND k.id OPERATOR(pg_catalog.<=) $6 AND k.counter OPERATOR(pg_catalog.=) $4)) b
+               LEFT JOIN LATERAL (SELECT t.%I AS value FROM %s t WHERE %s) v ON true
+              WHERE b.id OPERATOR(pg_catalog.>) $5 AND b.id OPERATOR(pg_catalog.<=) $6'
+            ELSE
+            'SELECT b.id, b.counter, $1, $2, pg_catalog.array_to_string(b.key, '':''), v.value::text, b.delta::text, $3
                FROM denorm._outbox b
-               LEFT JOIN w ON w.id OPERATOR(pg_catalog.=) b.id
                LEFT JOIN LATERAL (SELECT t.%I AS value FROM %s t WHERE %s) v ON true
               WHERE b.id OPERATOR(pg_catalog.>) $5 AND b.id OPERATOR(pg_catalog.<=) $6
-                AND b.counter OPERATOR(pg_catalog.=) $4 AND b.channel IS NULL',
-            CASE WHEN c.mode = 'stream'
-                 THEN '(v.value::pg_catalog.numeric OPERATOR(pg_catalog.-) coalesce(w.later, 0))::text'
-                 ELSE 'v.value::text' END,
+                AND b.counter OPERATOR(pg_catalog.=) $4 AND b.channel IS NULL'
+            END,
             c.col, c.target,
             (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I OPERATOR(pg_catalog.=) b.key[%s]::%s', u.k, u.o,
                         pg_catalog.format_type(a.atttypid, a.atttypmod)), ' AND ' ORDER BY u.o)
