@@ -31,7 +31,7 @@ namespace denorm::pg {
 namespace {
 
 constexpr int kBatch = 10000;
-constexpr int kMostBatchesPerCall = 100;
+constexpr int kMostBatchesPerCall = 10;  // a transaction of at most 100,000 entries: the next goes on at once
 constexpr core::Micros kFirstBackoff = 100 * core::kMillisecond;
 // Trying Redis again costs a connect timeout at most: a short cap brings the backlog out
 // within seconds of Redis being back.
