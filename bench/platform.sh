@@ -32,7 +32,7 @@
 #   BENCH_REDIS=1               start a redis-server and publish the upvote counter (0: no Redis)
 #   BENCH_PICTURES=bench/       where the PNGs go ('' = none)
 #   BENCH_EXTRA_CONF=""         extra postgresql.conf lines, ';'-separated
-#   BENCH_DIR=/tmp/denorm-bench-platform   BENCH_PORT (default: first free in 5740..5789)
+#   BENCH_DIR=/tmp/denorm-bench-platform   BENCH_PORT (default: first free in 5840..5889)
 #   BENCH_KEEP=1                leave the cluster running      BENCH_BUILD=1  make install first
 set -euo pipefail
 
@@ -66,6 +66,7 @@ declare -A CLAIM=([feed]="800 -> 120" [project_leaderboard]="1200 -> 80" [builde
 # seeds may have timed): the builder with the most upvotes received, the user with the
 # most messages, the most upvoted project; the keys' titles are set after the load.
 HEAVY=(dashboard_top inbox_top project_top)
+declare -A SHORT=([dashboard_top]="Dashboard, top builder" [inbox_top]="Inbox, top user" [project_top]="Project, top project")
 PAGE_KEYS=("${PAGES[@]}" "${HEAVY[@]}")
 # Mixed workload: reads of every page and the writes, weights in % of transactions.
 declare -A READ_WEIGHT=([feed]=15 [project]=20 [dashboard]=10 [inbox]=10 [search]=8 [project_leaderboard]=5
@@ -88,7 +89,7 @@ fi
 
 PORT=${BENCH_PORT:-}
 CLUSTER_KEEP=${BENCH_KEEP:-0}
-cluster_init 5740 5789
+cluster_init 5840 5889
 
 REDIS_PID= REDIS_PORT=
 on_exit() {
@@ -591,12 +592,12 @@ q -F ' | ' -c "SELECT '| ' || kind, name, calls, rows_seen, target_rows_written,
 if [[ -n $PICS ]] && command -v gnuplot >/dev/null; then
     if [[ " $PARTS " == *" pages "* ]]; then
         for p in "${PAGE_KEYS[@]}"; do
-            printf '%s\t%s\t%s\n' "${PAGE_TITLE[$p]% (*}" "${P50[$p,before]}" "${P50[$p,after]}"
+            printf '%s\t%s\t%s\n' "${SHORT[$p]:-${PAGE_TITLE[$p]% (*}}" "${P50[$p,before]}" "${P50[$p,after]}"
         done >"$DIR/pages.dat"
         ymin=$(awk -F'\t' '{ for (i = 2; i <= 3; i++) if ($i != "-" && (m == "" || $i + 0 < m)) m = $i + 0 }
                     END { e = 10 ^ int(log(m / 2) / log(10) - (m / 2 < 1 ? 1 : 0)); print e }' "$DIR/pages.dat")
         gnuplot <<EOF
-set terminal pngcairo size 1000,540 font "sans,10"
+set terminal pngcairo size 1100,580 font "sans,10"
 set output "$PICS/platform_pages.png"
 set title "Discovery platform pages: p50 latency before and after denorm (SCALE=$SCALE, 1 client, 2-core VM)"
 set ylabel "ms (log scale)"
@@ -607,13 +608,14 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set xtics rotate by -25 nomirror
+set xtics rotate by -30 nomirror
+set bmargin 7
 set key top left
 set datafile separator "\\t"
 plot "$DIR/pages.dat" using 2:xtic(1) title "before: joins and COUNTs on the normalized tables" lc rgb "#c0504d", \
      "" using 3 title "after: denorm's counters, views and search documents" lc rgb "#4f81bd", \
-     "" using (\$0 - 1.0/6):(\$2 * 1.15):(sprintf("%.3g", \$2)) with labels font ",8" notitle, \
-     "" using (\$0 + 1.0/6):(\$3 * 1.15):(sprintf("%.3g", \$3)) with labels font ",8" notitle
+     "" using (\$0 - 1.0/6):(\$2 * 1.15):(\$2 >= 100 ? sprintf("%.0f", \$2) : sprintf("%.3g", \$2)) with labels font ",8" notitle, \
+     "" using (\$0 + 1.0/6):(\$3 * 1.15):(\$3 >= 100 ? sprintf("%.0f", \$3) : sprintf("%.3g", \$3)) with labels font ",8" notitle
 EOF
         log "picture: $PICS/platform_pages.png"
     fi
