@@ -399,7 +399,7 @@ $(q -c "SELECT format('%s users, %s projects, %s upvotes, %s comments, %s messag
     (SELECT count(*) FROM users), (SELECT count(*) FROM projects), (SELECT count(*) FROM upvotes),
     (SELECT count(*) FROM comments), (SELECT count(*) FROM messages), (SELECT count(*) FROM notifications),
     (SELECT count(*) FROM validation_badges), (SELECT count(*) FROM chains), (SELECT count(*) FROM chain_followers),
-    pg_size_pretty(pg_database_size(current_database())))") (after the benchmark's own writes).
+    pg_size_pretty(pg_database_size(current_database())))")$( [[ " $PARTS " == *" mixed "* || " $PARTS " == *" writes "* ]] && echo " (after the benchmark's own writes)").
 
 \`\`\`
 EOF
