@@ -139,6 +139,18 @@ SELECT id, n FROM d_t ORDER BY id;
 DELETE FROM denorm._outbox;
 SELECT denorm.unpublish_counter('pub_deferred');
 
+-- A fix by reconcile of a published counter is published too: an entry per fixed row,
+-- the fix as its delta (here a row counted while the triggers did not fire).
+DELETE FROM denorm._outbox;
+SET session_replication_role = replica;
+INSERT INTO upvotes (post_id, weight) VALUES (1, 2.5);
+RESET session_replication_role;
+SELECT counter, key, stored, expected, fixed FROM denorm.reconcile('pub_score');
+SELECT * FROM entries WHERE counter = 'pub_score';
+DELETE FROM denorm._outbox;
+DELETE FROM denorm.reconcile_mismatches WHERE counter = 'pub_score';  -- (sql/reconcile.sql reads the
+DELETE FROM denorm.reconcile_log WHERE counter = 'pub_score';         -- whole audit trail)
+
 -- The settings: a URL that names no server is refused with the reason; the password is
 -- a superuser's to set and to see.
 SET denorm.redis_url = 'http://localhost:6379';

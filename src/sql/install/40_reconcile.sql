@@ -88,7 +88,8 @@ END $$;
 -- not writable by the users whose counters it judges).
 CREATE FUNCTION denorm._log_reconcile(run_id bigint, counter text, started_at timestamptz,
                                       rows_checked bigint, results jsonb) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
     INSERT INTO denorm.reconcile_mismatches (run_id, counter, key, stored, expected, fixed)
     SELECT run_id, counter, r->'key', r->'stored', r->'expected', (r->>'fixed')::boolean
       FROM pg_catalog.jsonb_array_elements(coalesce(results, '[]')) r;
@@ -98,7 +99,18 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
            (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(coalesce(results, '[]')) r
              WHERE (r->>'fixed')::boolean),
            EXTRACT(epoch FROM pg_catalog.clock_timestamp() - started_at) * 1000;
-$$;
+    -- A published counter's fixed rows go to Redis too (README "Publishing to Redis"): an
+    -- outbox entry each, its key values in target_key order (as text: the JSON of an
+    -- integer or text key prints as the writers' entries do), the fix as its delta.
+    INSERT INTO denorm._outbox (counter, key, delta)
+    SELECT counter,
+           ARRAY(SELECT r->'key'->>u.k FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o) ORDER BY u.o),
+           coalesce((r->>'expected')::numeric, 0) - coalesce((r->>'stored')::numeric, 0)
+      FROM pg_catalog.jsonb_array_elements(coalesce(results, '[]')) r
+      JOIN denorm._definitions d ON d.name = counter
+     WHERE (r->>'fixed')::boolean AND d.kind IN ('count', 'sum')
+       AND EXISTS (SELECT 1 FROM denorm._publications p WHERE p.counter = _log_reconcile.counter);
+END $$;
 
 CREATE FUNCTION denorm.reconcile(name text DEFAULT NULL, fix boolean DEFAULT true, batch_size integer DEFAULT 10000)
     RETURNS TABLE(counter text, key jsonb, stored jsonb, expected jsonb, fixed boolean)

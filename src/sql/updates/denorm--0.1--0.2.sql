@@ -1419,3 +1419,31 @@ BEGIN
     END LOOP;
     RETURN out;
 END $$;
+
+-- Records one counter's reconcile run (as the extension owner: the audit trail is
+-- not writable by the users whose counters it judges).
+CREATE OR REPLACE FUNCTION denorm._log_reconcile(run_id bigint, counter text, started_at timestamptz,
+                                      rows_checked bigint, results jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO denorm.reconcile_mismatches (run_id, counter, key, stored, expected, fixed)
+    SELECT run_id, counter, r->'key', r->'stored', r->'expected', (r->>'fixed')::boolean
+      FROM pg_catalog.jsonb_array_elements(coalesce(results, '[]')) r;
+    INSERT INTO denorm.reconcile_log (run_id, counter, started_at, finished_at, rows_checked, mismatches, fixed, duration_ms)
+    SELECT run_id, counter, started_at, pg_catalog.clock_timestamp(), rows_checked,
+           pg_catalog.jsonb_array_length(coalesce(results, '[]')),
+           (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(coalesce(results, '[]')) r
+             WHERE (r->>'fixed')::boolean),
+           EXTRACT(epoch FROM pg_catalog.clock_timestamp() - started_at) * 1000;
+    -- A published counter's fixed rows go to Redis too (README "Publishing to Redis"): an
+    -- outbox entry each, its key values in target_key order (as text: the JSON of an
+    -- integer or text key prints as the writers' entries do), the fix as its delta.
+    INSERT INTO denorm._outbox (counter, key, delta)
+    SELECT counter,
+           ARRAY(SELECT r->'key'->>u.k FROM pg_catalog.unnest(d.target_key) WITH ORDINALITY u(k, o) ORDER BY u.o),
+           coalesce((r->>'expected')::numeric, 0) - coalesce((r->>'stored')::numeric, 0)
+      FROM pg_catalog.jsonb_array_elements(coalesce(results, '[]')) r
+      JOIN denorm._definitions d ON d.name = counter
+     WHERE (r->>'fixed')::boolean AND d.kind IN ('count', 'sum')
+       AND EXISTS (SELECT 1 FROM denorm._publications p WHERE p.counter = _log_reconcile.counter);
+END $$;
