@@ -77,18 +77,12 @@ bool find_key_index(Relation rel, const CounterDef *def, DirectPlan *plan)
                 ok = false;
                 break;
             }
-            Oid opfamily = index->rd_opfamily[i];
-            Oid column_type = index->rd_opcintype[i];
             Oid value_type = def->key_types[k];
-            Oid op = get_opfamily_member(opfamily, column_type, value_type, BTEqualStrategyNumber);
-            if (!OidIsValid(op) && IsBinaryCoercible(value_type, column_type)) {
-                value_type = column_type;
-                op = get_opfamily_member(opfamily, column_type, column_type, BTEqualStrategyNumber);
-            }
-            if (!OidIsValid(op)) ok = false;
+            RegProcedure equal = index_equality(index->rd_opfamily[i], index->rd_opcintype[i], &value_type);
+            if (!OidIsValid(equal)) ok = false;
             else {
                 plan->key_of[i] = k;
-                plan->equal[i] = get_opcode(op);
+                plan->equal[i] = equal;
                 plan->subtype[i] = value_type;
                 plan->collation[i] = index->rd_indcollation[i];
             }

@@ -82,20 +82,14 @@ bool find_source_index(Relation src, const CounterDef *def, TupleDesc target_des
             }
             used[k] = true;
             Oid source_collation = TupleDescAttr(RelationGetDescr(src), def->source_attnums[k] - 1)->attcollation;
-            Oid opfamily = index->rd_opfamily[i];
-            Oid column_type = index->rd_opcintype[i];
             Oid value_type = TupleDescAttr(target_desc, target_attnums[k] - 1)->atttypid;
-            Oid op = get_opfamily_member(opfamily, column_type, value_type, BTEqualStrategyNumber);
-            if (!OidIsValid(op) && IsBinaryCoercible(value_type, column_type)) {
-                value_type = column_type;
-                op = get_opfamily_member(opfamily, column_type, column_type, BTEqualStrategyNumber);
-            }
-            if (!OidIsValid(op) || index->rd_indcollation[i] != source_collation) {
+            RegProcedure equal = index_equality(index->rd_opfamily[i], index->rd_opcintype[i], &value_type);
+            if (!OidIsValid(equal) || index->rd_indcollation[i] != source_collation) {
                 ok = false;
                 break;
             }
             plan->target_attnum[i] = target_attnums[k];
-            plan->equal[i] = get_opcode(op);
+            plan->equal[i] = equal;
             plan->subtype[i] = value_type;
             plan->collation[i] = index->rd_indcollation[i];
         }

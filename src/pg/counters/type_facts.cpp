@@ -2,7 +2,9 @@
 #include "pg/counters/type_facts.hpp"
 
 extern "C" {
+#include "access/stratnum.h"
 #include "catalog/pg_operator.h"
+#include "utils/lsyscache.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_coerce.h"
@@ -40,6 +42,16 @@ Datum integer_datum(int64 v, Oid type)
         return Int32GetDatum(static_cast<int32>(v));
     }
     return Int64GetDatum(v);
+}
+
+RegProcedure index_equality(Oid opfamily, Oid column_type, Oid *value_type)
+{
+    Oid op = get_opfamily_member(opfamily, column_type, *value_type, BTEqualStrategyNumber);
+    if (!OidIsValid(op) && IsBinaryCoercible(*value_type, column_type)) {
+        *value_type = column_type;
+        op = get_opfamily_member(opfamily, column_type, column_type, BTEqualStrategyNumber);
+    }
+    return OidIsValid(op) ? get_opcode(op) : InvalidOid;
 }
 
 }  // namespace denorm::pg

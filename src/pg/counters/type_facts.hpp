@@ -16,6 +16,11 @@ bool assignable(Oid from, Oid to);
 // Values of the two types can be compared with an = returning boolean.
 bool comparable(Oid left, Oid right);
 
+// The = of btree operator family `opfamily` between an index column of `column_type` and a
+// value of `*value_type` (a binary-coercible value type is compared as the column's type,
+// and *value_type says so), as the function the scan key calls; InvalidOid when none.
+RegProcedure index_equality(Oid opfamily, Oid column_type, Oid *value_type);
+
 // smallint, integer or bigint: what a count or integer sum is written into without a statement.
 bool integer_type(Oid type);
 // `v` as a datum of integer type `type`; out of its range, the error the cast to it raises
