@@ -335,10 +335,10 @@ void apply_batches(Batch **batches, int nbatches)
     for (size_t i = 0; i < order->size(); i++) {
         const auto &entry = order->at(i);
         CounterDef *def = ranked.defs[entry.definition];
-        if (!is_zero(def, *entry.item)) stat_written(stat_kind_of(def), def->name, 1);
+        if (is_zero(def, *entry.item)) continue;
+        stat_written(stat_kind_of(def), def->name, 1);
         // (A deferred counter's entries come from its folds: its change is not in the target yet.)
-        if (def->published && !def->deferred && !is_zero(def, *entry.item))
-            published[npublished++] = Published{def, *entry.item};
+        if (def->published && !def->deferred) published[npublished++] = Published{def, *entry.item};
     }
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     // Each change is written as its target's owner (a deferred one, into our own
